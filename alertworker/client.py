@@ -1,0 +1,237 @@
+"""What gateway components import to publish alert events (SPEC §3).
+
+    from alertworker.client import trigger_alert, AlertPublisher
+
+    trigger_alert(tenant_id="acme", alert_type="high_latency", title="p95 over 5s",
+                  context={"provider_name": "openai", "latency_ms": 7200})
+
+    with AlertPublisher(broker_url, max_batch=200, linger_ms=20) as pub:   # batching
+        for e in storm:
+            pub.publish(**e)
+
+Events are validated here with the worker's own schema (bad input raises ``ValidationError``
+at the call site) and travel as one Celery task message per batch on ``alerts.events``. A
+publish waits for the broker to take the message (publisher confirms on RabbitMQ, the LPUSH
+reply on Redis); an unreachable broker raises :class:`PublishError` within ``timeout``-ish
+seconds. With ``linger_ms`` > 0, events are buffered and flushed by a background thread when
+the batch fills or the linger expires, and on ``flush()``/``close()``/exit; a background flush
+that fails keeps the events for the next flush, up to ``max_buffer``.
+
+Imports nothing from ``tasks/`` or ``api/``: a gateway installs only this package.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from celery import Celery
+from kombu.exceptions import KombuError
+
+from alertworker.catalog import EVENTS_QUEUE, INGEST_TASK
+from alertworker.schemas import EventSchema, PublicEventSchema, event_to_wire
+from alertworker.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_public_schema = PublicEventSchema()
+_internal_schema = EventSchema()
+
+
+class PublishError(RuntimeError):
+    """The broker did not take the events (unreachable, refused, timed out)."""
+
+
+def broker_transport_options(broker_url: str, key_prefix: str, timeout: float) -> dict[str, Any]:
+    """Transport options shared by the publisher and the Celery app (see FIELD-NOTES.md)."""
+    if broker_url.startswith(("redis", "rediss")):
+        return {
+            "global_keyprefix": key_prefix,
+            "socket_timeout": timeout,
+            "socket_connect_timeout": timeout,
+            "socket_keepalive": True,
+            "max_retries": 2,
+        }
+    if broker_url.startswith(("amqp", "pyamqp")):
+        return {"confirm_publish": True, "connect_timeout": timeout, "max_retries": 2}
+    return {}
+
+
+class AlertPublisher:
+    """Publishes events, optionally batched; thread-safe; a context manager that flushes on exit."""
+
+    def __init__(
+        self,
+        broker_url: str | None = None,
+        *,
+        key_prefix: str | None = None,
+        max_batch: int = 100,
+        linger_ms: float = 0,
+        timeout: float = 5.0,
+        max_buffer: int = 100_000,
+        app: Celery | None = None,
+    ) -> None:
+        if max_batch < 1 or linger_ms < 0 or max_buffer < max_batch:
+            raise ValueError("need max_batch >= 1, linger_ms >= 0, max_buffer >= max_batch")
+        env = Settings.from_env()
+        broker_url = broker_url or env.broker_url
+        key_prefix = key_prefix or env.redis_key_prefix
+        self.max_batch = max_batch
+        self.linger = linger_ms / 1000
+        self.max_buffer = max_buffer
+        self._app = app or _client_app(broker_url, key_prefix, timeout)
+        self._buffer: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._send_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closed = False
+        self._flusher: threading.Thread | None = None
+        if self.linger:
+            self._flusher = threading.Thread(target=self._run, name="alert-publisher", daemon=True)
+            self._flusher.start()
+            atexit.register(self.close)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **kwargs: Any) -> AlertPublisher:
+        return cls(settings.broker_url, key_prefix=settings.redis_key_prefix, **kwargs)
+
+    # -- publishing ----------------------------------------------------------------------------
+
+    def publish(self, **event: Any) -> str:
+        """Validate and publish (or buffer) one event; returns its ``event_id``."""
+        return self.publish_many([event])[0]
+
+    def publish_many(self, events: Iterable[Mapping[str, Any]], *, internal: bool = False) -> list[str]:
+        """Validate and publish (or buffer) events; returns their ``event_id``s in order.
+
+        ``internal=True`` admits the test-only fields (``is_test``, ``config_id``): the API's
+        test endpoint uses it. Raises ``marshmallow.ValidationError`` before anything is sent
+        when an event is invalid (``messages`` keyed by the event's index for several).
+        """
+        schema = _internal_schema if internal else _public_schema
+        wire = [event_to_wire(e) for e in schema.load(list(events), many=True)]
+        if not self.linger:
+            for i in range(0, len(wire), self.max_batch):
+                self._send(wire[i : i + self.max_batch])
+            return [e["event_id"] for e in wire]
+        with self._lock:
+            if self._closed:
+                raise PublishError("publisher is closed")
+            if len(self._buffer) + len(wire) > self.max_buffer:
+                raise PublishError(f"buffer full ({self.max_buffer} events): is the broker down?")
+            self._buffer.extend(wire)
+            if len(self._buffer) >= self.max_batch:
+                self._wake.set()
+        return [e["event_id"] for e in wire]
+
+    def flush(self) -> None:
+        """Send everything buffered now; raises :class:`PublishError` if the broker refuses."""
+        while True:
+            with self._lock:
+                batch = self._buffer[: self.max_batch]
+                del self._buffer[: self.max_batch]
+            if not batch:
+                return
+            try:
+                self._send(batch)
+            except PublishError:
+                with self._lock:
+                    self._buffer[:0] = batch
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._wake.set()
+        if self._flusher is not None:
+            self._flusher.join(timeout=30)
+            atexit.unregister(self.close)
+        self.flush()
+
+    def __enter__(self) -> AlertPublisher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _send(self, batch: list[dict[str, Any]]) -> None:
+        try:
+            with self._send_lock, self._app.producer_or_acquire() as producer:
+                self._app.send_task(
+                    INGEST_TASK,
+                    args=[batch],
+                    queue=EVENTS_QUEUE,
+                    producer=producer,
+                    retry=True,
+                    retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5},
+                )
+        except (KombuError, OSError) as exc:
+            raise PublishError(f"broker unreachable, {len(batch)} event(s) not sent: {exc}") from exc
+
+    def _run(self) -> None:
+        while not self._closed:
+            self._wake.wait(self.linger)
+            self._wake.clear()
+            deadline = time.monotonic() + self.linger
+            while not self._closed and len(self._buffer) < self.max_batch:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._wake.wait(remaining)
+                self._wake.clear()
+            try:
+                self.flush()
+            except PublishError as exc:
+                log.warning("background flush failed, events kept for the next flush: %s", exc)
+                time.sleep(min(self.linger * 10, 1.0))
+
+
+def _client_app(broker_url: str, key_prefix: str, timeout: float) -> Celery:
+    app = Celery("alertworker-client", broker=broker_url, set_as_current=False)
+    app.conf.update(
+        task_serializer="json",
+        broker_connection_timeout=timeout,
+        broker_transport_options=broker_transport_options(broker_url, key_prefix, timeout),
+    )
+    return app
+
+
+_default: AlertPublisher | None = None
+_default_lock = threading.Lock()
+
+
+def trigger_alert(
+    *,
+    tenant_id: str,
+    alert_type: str,
+    title: str,
+    message: str = "",
+    context: Mapping[str, Any] | None = None,
+    severity: str | None = None,
+    event_id: str | None = None,
+    occurred_at: str | None = None,
+) -> str:
+    """Publish one event now with a publisher built from the environment; returns its event_id."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = AlertPublisher()
+    event: dict[str, Any] = {
+        "tenant_id": tenant_id,
+        "alert_type": alert_type,
+        "title": title,
+        "message": message,
+        "context": dict(context or {}),
+    }
+    for key, value in (("severity", severity), ("event_id", event_id), ("occurred_at", occurred_at)):
+        if value is not None:
+            event[key] = value
+    return _default.publish(**event)

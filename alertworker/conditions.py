@@ -1,0 +1,111 @@
+"""Condition evaluation (SPEC §4): pure functions of (conditions, context) -> Outcome.
+
+A condition whose context field is missing or not a number is *not met*, with a reason that
+says which field. Every type accepts ``provider_names``. The keys each type accepts, and their
+ranges, are validated by ``schemas.CONDITION_SCHEMAS``; this module only evaluates.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Outcome:
+    met: bool
+    reason: str = ""
+
+
+MET = Outcome(True)
+
+
+def _number(context: Mapping[str, Any], key: str) -> float | None:
+    value = context.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _not_met(reason: str) -> Outcome:
+    return Outcome(False, reason)
+
+
+def _missing(key: str) -> Outcome:
+    return _not_met(f"context.{key} missing or not a number")
+
+
+def _at_least(context: Mapping[str, Any], key: str, threshold: float) -> Outcome:
+    value = _number(context, key)
+    if value is None:
+        return _missing(key)
+    if value < threshold:
+        return _not_met(f"context.{key}={value:g} below {threshold:g}")
+    return MET
+
+
+def _ratio(context: Mapping[str, Any], num: str, den: str) -> float | None:
+    a, b = _number(context, num), _number(context, den)
+    if a is None or b is None or b <= 0:
+        return None
+    return a / b
+
+
+def _circuit_breaker_opened(c: Mapping[str, Any], ctx: Mapping[str, Any]) -> Outcome:
+    if "min_consecutive_failures" not in c:
+        return MET
+    return _at_least(ctx, "consecutive_failures", c["min_consecutive_failures"])
+
+
+def _cost_limit_warning(c: Mapping[str, Any], ctx: Mapping[str, Any]) -> Outcome:
+    threshold = c.get("threshold", 0.9)
+    pct = _number(ctx, "percentage")  # a percentage, 0..100 (and past 100 when over)
+    pct = pct / 100 if pct is not None else _ratio(ctx, "current_value", "limit_value")
+    if pct is None:
+        return _not_met("context.percentage (or current_value/limit_value) missing or not a number")
+    if pct < threshold:
+        return _not_met(f"usage {pct:.3g} below threshold {threshold:g}")
+    return MET
+
+
+def _rate_limit_warning(c: Mapping[str, Any], ctx: Mapping[str, Any]) -> Outcome:
+    threshold = c.get("threshold", 0.9)
+    ratio = _ratio(ctx, "requests", "limit")
+    if ratio is None:
+        return _not_met("context.requests/limit missing or not a number")
+    if ratio < threshold:
+        return _not_met(f"requests/limit {ratio:.3g} below threshold {threshold:g}")
+    return MET
+
+
+def _high_error_rate(c: Mapping[str, Any], ctx: Mapping[str, Any]) -> Outcome:
+    outcome = _at_least(ctx, "error_rate", c.get("error_rate", 0.05))
+    if outcome.met and "min_requests" in c:
+        outcome = _at_least(ctx, "requests", c["min_requests"])
+    return outcome
+
+
+def _high_latency(c: Mapping[str, Any], ctx: Mapping[str, Any]) -> Outcome:
+    return _at_least(ctx, "latency_ms", c.get("latency_ms", 5000))
+
+
+_RULES: dict[str, Callable[[Mapping[str, Any], Mapping[str, Any]], Outcome]] = {
+    "circuit_breaker_opened": _circuit_breaker_opened,
+    "cost_limit_warning": _cost_limit_warning,
+    "rate_limit_warning": _rate_limit_warning,
+    "high_error_rate": _high_error_rate,
+    "high_latency": _high_latency,
+}
+
+
+def evaluate(alert_type: str, conditions: Mapping[str, Any], context: Mapping[str, Any]) -> Outcome:
+    """Whether an event of ``alert_type`` with ``context`` meets a config's ``conditions``."""
+    providers = conditions.get("provider_names")
+    if providers:
+        name = context.get("provider_name")
+        if name not in providers:
+            return _not_met(f"provider {name!r} not in provider_names")
+    rule = _RULES.get(alert_type)
+    return rule(conditions, context) if rule else MET

@@ -1,0 +1,220 @@
+"""Typed SQLAlchemy 2 models of SPEC §9. Nullability lives in the ``Mapped[...]`` type only.
+
+Every row belongs to a tenant (directly or through its parent). Enumerated columns are
+portable VARCHARs with named CHECK constraints, so the same migration runs on SQLite.
+Any change to a tenant's alert configs bumps ``tenants.config_version`` in the same flush;
+the pipeline's config cache compares that number to know when to reload.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Enum,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+    update,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+
+from alertworker.catalog import ALERT_TYPES, CHANNELS, DELIVERY_STATUSES, SEVERITIES
+from alertworker.db import Base, utcnow
+
+
+def _enum(values: tuple[str, ...] | list[str], name: str) -> Enum:
+    return Enum(*values, name=name, native_enum=False, create_constraint=True, length=32)
+
+
+SeverityType = _enum(SEVERITIES, "severity")
+AlertTypeType = _enum(list(ALERT_TYPES), "alert_type")
+ChannelType = _enum(CHANNELS, "channel")
+DeliveryStatusType = _enum(DELIVERY_STATUSES, "delivery_status")
+DigestType = _enum(("off", "hourly", "daily"), "digest")
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    config_version: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("tenant_id", "email"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    scopes: Mapped[list[Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class AlertConfig(Base):
+    __tablename__ = "alert_configs"
+    __table_args__ = (Index(None, "tenant_id", "alert_type", "is_active"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    alert_type: Mapped[str] = mapped_column(AlertTypeType)
+    severity: Mapped[str] = mapped_column(SeverityType)
+    is_active: Mapped[bool] = mapped_column(default=True)
+    channels: Mapped[list[Any]]
+    channel_config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    cooldown_minutes: Mapped[int] = mapped_column(default=15)
+    max_alerts_per_hour: Mapped[int] = mapped_column(default=10)
+    group_similar: Mapped[bool] = mapped_column(default=True)
+    group_by: Mapped[list[Any]] = mapped_column(default=lambda: ["provider_name"])
+    conditions: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class AlertNotification(Base):
+    __tablename__ = "alert_notifications"
+    __table_args__ = (
+        UniqueConstraint("config_id", "event_id"),
+        Index(None, "tenant_id", "id"),
+        Index(None, "tenant_id", "read_at"),
+        Index(None, "config_id", "fingerprint", "id"),
+        Index(None, "triggered_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    config_id: Mapped[int | None] = mapped_column(
+        ForeignKey("alert_configs.id", ondelete="SET NULL")
+    )
+    event_id: Mapped[str] = mapped_column(String(64))
+    alert_type: Mapped[str] = mapped_column(AlertTypeType)
+    severity: Mapped[str] = mapped_column(SeverityType)
+    source_severity: Mapped[str | None] = mapped_column(_enum(SEVERITIES, "source_severity"))
+    title: Mapped[str] = mapped_column(String(200))
+    message: Mapped[str] = mapped_column(Text, default="")
+    context: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    occurrence_count: Mapped[int] = mapped_column(default=1)
+    suppressed_since_last: Mapped[int] = mapped_column(default=0)
+    is_test: Mapped[bool] = mapped_column(default=False)
+    occurred_at: Mapped[datetime]
+    last_occurred_at: Mapped[datetime]
+    triggered_at: Mapped[datetime] = mapped_column(default=utcnow)
+    read_at: Mapped[datetime | None]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+
+    deliveries: Mapped[list[NotificationDelivery]] = relationship(
+        back_populates="notification", order_by="NotificationDelivery.id"
+    )
+
+
+class NotificationDelivery(Base):
+    __tablename__ = "notification_deliveries"
+    __table_args__ = (
+        UniqueConstraint("notification_id", "channel"),
+        Index(None, "status", "next_attempt_at"),
+        Index(None, "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notification_id: Mapped[int] = mapped_column(
+        ForeignKey("alert_notifications.id", ondelete="CASCADE")
+    )
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(ChannelType)
+    status: Mapped[str] = mapped_column(DeliveryStatusType, default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_status_code: Mapped[int | None]
+    next_attempt_at: Mapped[datetime | None]
+    lease_expires_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    notification: Mapped[AlertNotification] = relationship(back_populates="deliveries")
+
+
+class AlertThrottle(Base):
+    """Durable summary of throttling per (config, fingerprint); Redis holds the live state."""
+
+    __tablename__ = "alert_throttles"
+
+    config_id: Mapped[int] = mapped_column(
+        ForeignKey("alert_configs.id", ondelete="CASCADE"), primary_key=True
+    )
+    fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_sent_at: Mapped[datetime | None]
+    sent_count: Mapped[int] = mapped_column(default=0)
+    suppressed_count: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class NotificationPreference(Base):
+    __tablename__ = "notification_preferences"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    email_enabled: Mapped[bool] = mapped_column(default=True)
+    slack_enabled: Mapped[bool] = mapped_column(default=True)
+    webhook_enabled: Mapped[bool] = mapped_column(default=True)
+    min_severity: Mapped[str] = mapped_column(SeverityType, default="info")
+    quiet_hours: Mapped[dict[str, Any] | None]
+    digest: Mapped[str] = mapped_column(DigestType, default="off")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class RejectedEvent(Base):
+    """An event or broker message that could not be processed, and why (SPEC §3)."""
+
+    __tablename__ = "rejected_events"
+    __table_args__ = (Index(None, "received_at"), Index(None, "tenant_slug", "received_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    tenant_slug: Mapped[str | None] = mapped_column(String(64))
+    event_id: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    payload: Mapped[str] = mapped_column(Text)
+
+
+@event.listens_for(Session, "before_flush")
+def _bump_config_version(session: Session, _ctx: Any, _instances: Any) -> None:
+    tenant_ids = {
+        obj.tenant_id
+        for obj in (*session.new, *session.dirty, *session.deleted)
+        if isinstance(obj, AlertConfig) and obj.tenant_id is not None
+    }
+    if tenant_ids:
+        session.execute(
+            update(Tenant)
+            .where(Tenant.id.in_(tenant_ids))
+            .values(config_version=Tenant.config_version + 1)
+        )

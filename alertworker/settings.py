@@ -1,0 +1,154 @@
+"""The one settings object (SPEC §12), parsed and validated once from environment variables.
+
+Flask, Celery, the CLI and the tests all build from :func:`load` (or :meth:`Settings.from_env`
+with an explicit mapping). A bad value raises :class:`SettingsError` naming the variable, so a
+misconfigured process fails at start, not on its first event.
+
+Empty ``REDIS_URL`` means the embedded in-process stand-in (fakeredis); ``BROKER_URL``
+``memory://`` is Celery's in-process transport; the default ``DATABASE_URL`` is a SQLite file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+
+class SettingsError(ValueError):
+    """A variable of the environment has a value alertworker cannot use."""
+
+
+def _default_sqlite_url() -> str:
+    data_dir = Path(os.environ.get("ALERTWORKER_DATA_DIR", Path.cwd() / "var"))
+    return f"sqlite:///{data_dir / 'alertworker.db'}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = ""
+    redis_url: str = ""
+    broker_url: str = "memory://"
+    redis_key_prefix: str = "alertworker:"
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_username: str = ""
+    smtp_password: str = dataclasses.field(default="", repr=False)
+    smtp_security: str = "none"
+    smtp_from: str = "alertworker@localhost"
+    public_base_url: str = "http://localhost:8000"
+    outbound_allowlist: tuple[str, ...] = ()
+    delivery_max_attempts: int = 8
+    delivery_backoff_base_seconds: float = 10.0
+    delivery_backoff_max_seconds: float = 3600.0
+    delivery_lease_seconds: int = 300
+    sweeper_interval_seconds: float = 60.0
+    http_timeout_seconds: float = 10.0
+    log_format: str = "text"
+    notification_retention_days: int = 90
+
+    @property
+    def embedded_redis(self) -> bool:
+        return not self.redis_url
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        for field in dataclasses.fields(cls):
+            name = field.name.upper()
+            raw = env.get(name)
+            if raw is None or raw.strip() == "":
+                continue
+            values[field.name] = _parse(name, field.type, raw.strip())
+        settings = cls(**values)  # type: ignore[arg-type]
+        if not settings.database_url:
+            settings = dataclasses.replace(settings, database_url=_default_sqlite_url())
+        settings = dataclasses.replace(settings, database_url=_normalise_db_url(settings.database_url))
+        _validate(settings)
+        return settings
+
+    def replace(self, **changes: object) -> Settings:
+        new = dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+        _validate(new)
+        return new
+
+
+def load() -> Settings:
+    """Settings from this process's environment."""
+    return Settings.from_env()
+
+
+def _parse(name: str, annotation: object, raw: str) -> object:
+    kind = str(annotation)
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if kind.startswith("tuple"):
+        return tuple(part.strip().lower() for part in raw.split(",") if part.strip())
+    return raw
+
+
+def _normalise_db_url(url: str) -> str:
+    # SQLAlchemy 2.1 maps plain postgresql:// to psycopg 3; we ship psycopg2 (FIELD-NOTES.md).
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg2://" + url[len(plain) :]
+    return url
+
+
+def _validate(s: Settings) -> None:
+    def need(ok: bool, name: str, message: str) -> None:
+        if not ok:
+            raise SettingsError(f"{name} {message}")
+
+    need(
+        s.database_url.startswith(("sqlite", "postgresql+psycopg2://")),
+        "DATABASE_URL",
+        "must be a postgresql:// or sqlite:/// URL",
+    )
+    need(
+        not s.redis_url or urlsplit(s.redis_url).scheme in ("redis", "rediss", "unix"),
+        "REDIS_URL",
+        "must be a redis:// URL (or empty for the embedded stand-in)",
+    )
+    need(
+        urlsplit(s.broker_url).scheme in ("redis", "rediss", "amqp", "pyamqp", "memory"),
+        "BROKER_URL",
+        "must be a redis://, amqp:// or memory:// URL",
+    )
+    need(bool(s.redis_key_prefix), "REDIS_KEY_PREFIX", "must not be empty")
+    need(
+        s.smtp_security in ("none", "starttls", "ssl"),
+        "SMTP_SECURITY",
+        "must be none, starttls or ssl",
+    )
+    need(0 < s.smtp_port < 65536, "SMTP_PORT", "must be a TCP port")
+    need(
+        urlsplit(s.public_base_url).scheme in ("http", "https"),
+        "PUBLIC_BASE_URL",
+        "must be an http(s) URL",
+    )
+    need(1 <= s.delivery_max_attempts <= 100, "DELIVERY_MAX_ATTEMPTS", "must be 1..100")
+    need(s.delivery_backoff_base_seconds > 0, "DELIVERY_BACKOFF_BASE_SECONDS", "must be > 0")
+    need(
+        s.delivery_backoff_max_seconds >= s.delivery_backoff_base_seconds,
+        "DELIVERY_BACKOFF_MAX_SECONDS",
+        "must be >= DELIVERY_BACKOFF_BASE_SECONDS",
+    )
+    need(s.delivery_lease_seconds >= 5, "DELIVERY_LEASE_SECONDS", "must be >= 5")
+    need(s.sweeper_interval_seconds > 0, "SWEEPER_INTERVAL_SECONDS", "must be > 0")
+    need(0 < s.http_timeout_seconds <= 300, "HTTP_TIMEOUT_SECONDS", "must be in (0, 300]")
+    need(s.log_format in ("text", "json"), "LOG_FORMAT", "must be text or json")
+    need(s.notification_retention_days >= 1, "NOTIFICATION_RETENTION_DAYS", "must be >= 1")

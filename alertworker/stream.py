@@ -1,0 +1,33 @@
+"""Live notifications over Redis pub/sub: the worker publishes, the API's SSE endpoint relays.
+
+One channel per tenant, ``<REDIS_KEY_PREFIX>stream:<tenant id>``; each message is one JSON
+object ``{"type": "notification", "notification": {...summary...}}``. Pub/sub is best effort:
+a client that was not listening reads the API instead, and a Redis outage never blocks ingest.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from alertworker.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def channel(settings: Settings, tenant_id: int) -> str:
+    return f"{settings.redis_key_prefix}stream:{tenant_id}"
+
+
+def publish_notifications(redis: Any, settings: Settings, summaries: Iterable[dict[str, Any]]) -> None:
+    """Publish one message per notification summary (each has ``tenant_id``), pipelined."""
+    try:
+        pipe = redis.pipeline(transaction=False)
+        for summary in summaries:
+            message = json.dumps({"type": "notification", "notification": summary}, default=str)
+            pipe.publish(channel(settings, summary["tenant_id"]), message)
+        pipe.execute()
+    except Exception as exc:  # the stream is best effort; never fail ingest over it
+        log.warning("could not publish to the live stream: %s", exc)
