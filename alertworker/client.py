@@ -105,7 +105,9 @@ class AlertPublisher:
         """Validate and publish (or buffer) one event; returns its ``event_id``."""
         return self.publish_many([event])[0]
 
-    def publish_many(self, events: Iterable[Mapping[str, Any]], *, internal: bool = False) -> list[str]:
+    def publish_many(
+        self, events: Iterable[Mapping[str, Any]], *, internal: bool = False
+    ) -> list[str]:
         """Validate and publish (or buffer) events; returns their ``event_id``s in order.
 
         ``internal=True`` admits the test-only fields (``is_test``, ``config_id``): the API's
@@ -174,7 +176,9 @@ class AlertPublisher:
                     retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5},
                 )
         except (KombuError, OSError) as exc:
-            raise PublishError(f"broker unreachable, {len(batch)} event(s) not sent: {exc}") from exc
+            raise PublishError(
+                f"broker unreachable, {len(batch)} event(s) not sent: {exc}"
+            ) from exc
 
     def _run(self) -> None:
         while not self._closed:
@@ -231,7 +235,11 @@ def trigger_alert(
         "message": message,
         "context": dict(context or {}),
     }
-    for key, value in (("severity", severity), ("event_id", event_id), ("occurred_at", occurred_at)):
+    for key, value in (
+        ("severity", severity),
+        ("event_id", event_id),
+        ("occurred_at", occurred_at),
+    ):
         if value is not None:
             event[key] = value
     return _default.publish(**event)

@@ -13,11 +13,12 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-
 from sqlalchemy import JSON, DateTime, MetaData, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from alertworker.settings import Settings
@@ -92,7 +93,7 @@ def alembic_config(settings: Settings) -> AlembicConfig:
 
 
 def migrate(settings: Settings, revision: str = "head", *, down: bool = False) -> None:
-    """Run Alembic to ``revision`` (upgrade, or downgrade with ``down=True``) on the settings' DB."""
+    """Migrate the settings' database to ``revision`` (down to it with ``down=True``)."""
     cfg = alembic_config(settings)
     engine = make_engine(settings)
     try:
@@ -101,3 +102,10 @@ def migrate(settings: Settings, revision: str = "head", *, down: bool = False) -
             (command.downgrade if down else command.upgrade)(cfg, revision)
     finally:
         engine.dispose()
+
+
+def dialect_insert(session: Session, table: Any) -> Any:
+    """``INSERT`` with ``on_conflict_*`` for the session's backend (Postgres or SQLite)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return pg_insert(table)
+    return sqlite_insert(table)

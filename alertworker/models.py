@@ -125,9 +125,7 @@ class AlertNotification(Base):
     triggered_at: Mapped[datetime] = mapped_column(default=utcnow)
     read_at: Mapped[datetime | None]
     acknowledged_at: Mapped[datetime | None]
-    acknowledged_by: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL")
-    )
+    acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
     deliveries: Mapped[list[NotificationDelivery]] = relationship(
         back_populates="notification", order_by="NotificationDelivery.id"

@@ -71,7 +71,9 @@ class Settings:
         settings = cls(**values)  # type: ignore[arg-type]
         if not settings.database_url:
             settings = dataclasses.replace(settings, database_url=_default_sqlite_url())
-        settings = dataclasses.replace(settings, database_url=_normalise_db_url(settings.database_url))
+        settings = dataclasses.replace(
+            settings, database_url=_normalise_db_url(settings.database_url)
+        )
         _validate(settings)
         return settings
 

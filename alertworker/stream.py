@@ -21,7 +21,9 @@ def channel(settings: Settings, tenant_id: int) -> str:
     return f"{settings.redis_key_prefix}stream:{tenant_id}"
 
 
-def publish_notifications(redis: Any, settings: Settings, summaries: Iterable[dict[str, Any]]) -> None:
+def publish_notifications(
+    redis: Any, settings: Settings, summaries: Iterable[dict[str, Any]]
+) -> None:
     """Publish one message per notification summary (each has ``tenant_id``), pipelined."""
     try:
         pipe = redis.pipeline(transaction=False)

@@ -18,6 +18,7 @@ from alertworker import models
 from alertworker.db import Base, make_engine, make_session_factory, migrate
 from alertworker.settings import Settings
 
+
 RUN_ID = uuid.uuid4().hex[:10]
 ADMIN_PG_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
@@ -115,5 +116,27 @@ def make_tenant(session_factory):
             session.add(tenant)
             session.commit()
             return tenant
+
+    return _make
+
+
+@pytest.fixture
+def make_config(session_factory):
+    """Create an alert config (webhook + in-app by default) for a tenant and return it."""
+
+    def _make(tenant: models.Tenant, **overrides) -> models.AlertConfig:
+        values = {
+            "name": "latency",
+            "alert_type": "high_latency",
+            "severity": "warning",
+            "channels": ["in_app", "webhook"],
+            "channel_config": {"webhook": {"url": "http://127.0.0.1:9/hook"}},
+            "conditions": {},
+        } | overrides
+        with session_factory() as session:
+            config = models.AlertConfig(tenant_id=tenant.id, **values)
+            session.add(config)
+            session.commit()
+            return config
 
     return _make

@@ -1,0 +1,30 @@
+"""Prometheus metrics of the pipeline and the deliveries (SPEC §4: every outcome is counted)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+EVENTS_RECEIVED = Counter("alertworker_events_received_total", "Events taken off the broker")
+EVENTS_REJECTED = Counter(
+    "alertworker_events_rejected_total", "Events or messages rejected", ["reason"]
+)
+EVALUATIONS = Counter(
+    "alertworker_evaluations_total",
+    "Outcomes of (event, config) evaluations",
+    ["outcome"],  # matched, condition_not_met, duplicate, throttled_cooldown, ... notified
+)
+THROTTLE_FAIL_OPEN = Counter(
+    "alertworker_throttle_fail_open_total", "Throttle decisions let through with Redis down"
+)
+DELIVERY_ATTEMPTS = Counter(
+    "alertworker_delivery_attempts_total", "Delivery attempts", ["channel", "outcome"]
+)
+DELIVERIES_FINISHED = Counter(
+    "alertworker_deliveries_total", "Deliveries reaching a final status", ["channel", "status"]
+)
+DELIVERY_LATENCY = Histogram(
+    "alertworker_delivery_latency_seconds",
+    "From the event's occurred_at to the delivery's success",
+    ["channel"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600),
+)

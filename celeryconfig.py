@@ -1,0 +1,65 @@
+"""Celery configuration, built from alertworker's settings (SPEC §12, FIELD-NOTES.md).
+
+At-least-once delivery: late acks, requeue when a worker process is lost, prefetch 1, JSON only,
+no results. One queue per concern so ops can run workers per queue and a slow SMTP server never
+delays webhooks. Broker keys on Redis carry REDIS_KEY_PREFIX, like every other key.
+"""
+
+from kombu import Queue
+
+from alertworker.catalog import (
+    EVENTS_QUEUE,
+    EXTERNAL_CHANNELS,
+    INGEST_TASK,
+    MAINTENANCE_QUEUE,
+    delivery_queue,
+    delivery_task,
+)
+from alertworker.client import broker_transport_options as _transport_options
+from alertworker.settings import load
+
+_settings = load()
+
+broker_url = _settings.broker_url
+if broker_url.startswith(("redis://", "rediss://")):
+    broker_transport = "tasks.transport:GuardedRedisTransport"
+broker_connection_retry_on_startup = True
+broker_connection_timeout = 5
+broker_transport_options = _transport_options(
+    _settings.broker_url, _settings.redis_key_prefix, timeout=10
+) | {
+    # Unacked messages come back after this; keep every countdown well below it.
+    "visibility_timeout": max(600, 2 * _settings.delivery_lease_seconds),
+}
+
+task_serializer = "json"
+accept_content = ["json"]
+result_backend = None
+task_ignore_result = True
+task_acks_late = True
+task_reject_on_worker_lost = True
+worker_prefetch_multiplier = 1
+worker_cancel_long_running_tasks_on_connection_loss = True
+worker_consumer = "tasks.consumer:GuardedConsumer"
+worker_hijack_root_logger = False
+
+task_queues = [
+    Queue(EVENTS_QUEUE),
+    Queue(MAINTENANCE_QUEUE),
+    *(Queue(delivery_queue(channel)) for channel in EXTERNAL_CHANNELS),
+]
+task_default_queue = EVENTS_QUEUE
+task_routes = {
+    INGEST_TASK: {"queue": EVENTS_QUEUE},
+    "alertworker.record_rejected": {"queue": EVENTS_QUEUE},
+    "alertworker.sweep": {"queue": MAINTENANCE_QUEUE},
+    **{delivery_task(c): {"queue": delivery_queue(c)} for c in EXTERNAL_CHANNELS},
+}
+
+beat_schedule = {
+    "sweep-deliveries": {
+        "task": "alertworker.sweep",
+        "schedule": _settings.sweeper_interval_seconds,
+        "options": {"expires": _settings.sweeper_interval_seconds},
+    },
+}

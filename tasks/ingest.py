@@ -1,0 +1,75 @@
+"""``alertworker.ingest``: one broker message, a batch of events, through the pipeline."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from celery.utils.log import get_task_logger
+from sqlalchemy.exc import DBAPIError
+
+from alertworker.catalog import INGEST_TASK
+from alertworker.pipeline import record_rejections, rejection
+from tasks.app import app, runtime
+from tasks.delivery import enqueue_deliveries
+
+log = get_task_logger(__name__)
+
+MAX_DB_RETRIES = 60  # about an hour of Postgres being away, then the batch is logged and dropped
+MAX_REDELIVERIES = 5  # a batch that keeps killing its worker is parked as rejected
+
+
+@app.task(name=INGEST_TASK, bind=True)
+def ingest(self, *args: Any, **kwargs: Any) -> dict[str, int] | None:
+    """Process a list of events (the one positional argument); anything else is rejected."""
+    rt = runtime()
+    events = args[0] if len(args) == 1 and not kwargs else kwargs.get("events")
+    if isinstance(events, dict):
+        events = [events]
+    if not isinstance(events, list) or (args and kwargs):
+        _reject([[args, kwargs]], "invalid: task arguments must be one list of events")
+        return None
+    if self.request.id and _redelivered_too_often(rt, self.request.id):
+        _reject(events, f"poison: batch redelivered more than {MAX_REDELIVERIES} times")
+        return None
+    try:
+        result = rt.pipeline.process(events)
+    except DBAPIError as exc:
+        if self.request.retries >= MAX_DB_RETRIES:
+            log.error("batch of %d events dropped: database unavailable: %s", len(events), exc)
+            raise
+        countdown = min(60, 2**self.request.retries) * random.uniform(0.5, 1)
+        raise self.retry(exc=exc, countdown=countdown, max_retries=MAX_DB_RETRIES) from exc
+    except Exception as exc:
+        log.exception("batch of %d events failed in the pipeline", len(events))
+        _reject(events, f"internal error: {type(exc).__name__}: {exc}")
+        return None
+    enqueue_deliveries(result.deliveries)
+    return {"received": result.received, "rejected": result.rejected, **result.outcomes}
+
+
+@app.task(name="alertworker.record_rejected")
+def record_rejected(
+    payload: Any = None, reason: Any = "invalid message", *_: Any, **__: Any
+) -> None:
+    """Store a message the worker could not treat as a task (sent by the guarded consumer)."""
+    _reject([payload], str(reason))
+
+
+def _reject(items: list[Any], reason: str) -> None:
+    with runtime().session_factory() as session:
+        record_rejections(session, [rejection(item, reason) for item in items])
+        session.commit()
+    log.warning("rejected %d item(s): %s", len(items), reason[:200])
+
+
+def _redelivered_too_often(rt: Any, task_id: str) -> bool:
+    key = f"{rt.settings.redis_key_prefix}ingest-runs:{task_id}"
+    try:
+        pipe = rt.redis.pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expire(key, 86400)
+        runs = pipe.execute()[0]
+    except Exception:  # Redis down: don't block ingest over a safety counter
+        return False
+    return runs > MAX_REDELIVERIES

@@ -1,0 +1,107 @@
+"""The publisher of SPEC §3: validation at the call site, batching, flushing, broker down."""
+
+import base64
+import json
+import time
+
+import pytest
+from marshmallow import ValidationError
+
+from alertworker import client
+from alertworker.client import AlertPublisher, PublishError, trigger_alert
+
+EVENT = {"tenant_id": "acme", "alert_type": "high_latency", "title": "slow"}
+
+
+def queued(redis_client, settings):
+    """The batches waiting on the events queue, oldest first, as lists of events."""
+    items = redis_client.lrange(f"{settings.redis_key_prefix}alerts.events", 0, -1)
+    batches = []
+    for item in reversed(items):
+        envelope = json.loads(item)
+        assert envelope["headers"]["task"] == "alertworker.ingest"
+        args, kwargs, _ = json.loads(base64.b64decode(envelope["body"]))
+        batches.append(args[0])
+    return batches
+
+
+def test_publish_validates_before_sending(settings, redis_client):
+    with AlertPublisher.from_settings(settings) as pub:
+        with pytest.raises(ValidationError) as err:
+            pub.publish_many([EVENT, {**EVENT, "alert_type": "nope"}])
+    assert 1 in err.value.messages
+    assert queued(redis_client, settings) == []
+
+
+def test_events_are_sent_in_batches_of_max_batch(settings, redis_client):
+    with AlertPublisher.from_settings(settings, max_batch=10) as pub:
+        ids = pub.publish_many([{**EVENT, "title": f"t{i}"} for i in range(25)])
+    batches = queued(redis_client, settings)
+    assert [len(b) for b in batches] == [10, 10, 5]
+    assert [e["event_id"] for b in batches for e in b] == ids
+
+
+def test_linger_flushes_a_partial_batch_in_the_background(settings, redis_client):
+    pub = AlertPublisher.from_settings(settings, max_batch=100, linger_ms=50)
+    for i in range(3):
+        pub.publish(**{**EVENT, "title": f"t{i}"})
+    time.sleep(0.5)
+    assert [len(b) for b in queued(redis_client, settings)] == [3]
+    pub.publish(**EVENT)
+    pub.close()  # close flushes what is left
+    assert [len(b) for b in queued(redis_client, settings)] == [3, 1]
+
+
+def test_an_unreachable_broker_raises_within_a_bounded_time(settings):
+    pub = AlertPublisher("redis://127.0.0.1:1/0", key_prefix=settings.redis_key_prefix, timeout=1)
+    started = time.monotonic()
+    with pytest.raises(PublishError, match="broker unreachable"):
+        pub.publish(**EVENT)
+    assert time.monotonic() - started < 10
+
+
+def test_an_unreachable_amqp_broker_raises_too(settings):
+    pub = AlertPublisher("amqp://guest:guest@127.0.0.1:1//", timeout=1)
+    with pytest.raises(PublishError):
+        pub.publish(**EVENT)
+
+
+def test_a_failed_background_flush_keeps_the_events(settings):
+    pub = AlertPublisher(
+        "redis://127.0.0.1:1/0", key_prefix=settings.redis_key_prefix, linger_ms=20, timeout=0.5
+    )
+    pub.publish(**EVENT)
+    time.sleep(0.3)  # the background flush has failed at least once by now
+    with pytest.raises(PublishError, match="1 event"):
+        pub.close()
+
+
+def test_trigger_alert_uses_the_environment(settings, redis_client, monkeypatch):
+    monkeypatch.setenv("BROKER_URL", settings.broker_url)
+    monkeypatch.setenv("REDIS_KEY_PREFIX", settings.redis_key_prefix)
+    monkeypatch.setattr(client, "_default", None)
+    event_id = trigger_alert(
+        tenant_id="acme",
+        alert_type="quota_exhausted",
+        title="quota gone",
+        context={"provider_name": "openai"},
+        severity="critical",
+    )
+    [[sent]] = queued(redis_client, settings)
+    assert (sent["event_id"], sent["severity"], sent["context"]) == (
+        event_id,
+        "critical",
+        {"provider_name": "openai"},
+    )
+
+
+def test_the_client_imports_nothing_from_tasks_or_api():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, alertworker.client; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('tasks', 'api', 'flask')]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

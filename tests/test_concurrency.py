@@ -1,0 +1,90 @@
+"""SPEC §5: any number of concurrent workers let exactly one of N identical events through.
+
+Four processes, each with its own Postgres and Redis connections, race the same events through
+the real pipeline, released together by a barrier.
+"""
+
+import multiprocessing
+import uuid
+
+import pytest
+import redis
+from sqlalchemy import func, select
+
+from alertworker.db import make_engine, make_session_factory
+from alertworker.models import AlertNotification, AlertThrottle
+from alertworker.pipeline import Pipeline
+from alertworker.settings import Settings
+
+PROCESSES = 4
+
+
+def _race(env, events, batch, barrier):
+    settings = Settings.from_env(env)
+    engine = make_engine(settings)
+    pipeline = Pipeline(
+        settings, make_session_factory(engine), redis.Redis.from_url(env["REDIS_URL"], protocol=2)
+    )
+    barrier.wait(timeout=60)
+    for i in range(0, len(events), batch):
+        pipeline.process(events[i : i + batch])
+    engine.dispose()
+
+
+def _run(test_env, events, batch):
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(PROCESSES)
+    procs = [
+        ctx.Process(target=_race, args=(test_env, events[i::PROCESSES], batch, barrier))
+        for i in range(PROCESSES)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=240)
+    assert [p.exitcode for p in procs] == [0] * PROCESSES
+
+
+def _events(n, fingerprints):
+    return [
+        {
+            "event_id": str(uuid.uuid4()),
+            "tenant_id": "acme",
+            "alert_type": "circuit_breaker_opened",
+            "title": "circuit opened",
+            "context": {"provider_name": f"p{i % fingerprints}", "consecutive_failures": 5},
+        }
+        for i in range(n)
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("batch", [1, 20])
+def test_1000_identical_events_from_4_processes_yield_one_notification(
+    test_env, settings, make_tenant, make_config, db, batch
+):
+    config = make_config(
+        make_tenant("acme"), alert_type="circuit_breaker_opened", max_alerts_per_hour=10_000
+    )
+    _run(test_env, _events(1000, 1), batch)
+    assert db.scalar(select(func.count()).select_from(AlertNotification)) == 1
+    summary = db.scalars(select(AlertThrottle).where(AlertThrottle.config_id == config.id)).one()
+    assert (summary.sent_count, summary.sent_count + summary.suppressed_count) == (1, 1000)
+
+
+@pytest.mark.slow
+def test_1000_events_over_50_fingerprints_yield_exactly_50(
+    test_env, settings, make_tenant, make_config, db
+):
+    make_config(
+        make_tenant("acme"), alert_type="circuit_breaker_opened", max_alerts_per_hour=10_000
+    )
+    _run(test_env, _events(1000, 50), 5)
+    fingerprints = db.execute(
+        select(AlertNotification.fingerprint, func.count()).group_by(AlertNotification.fingerprint)
+    ).all()
+    assert len(fingerprints) == 50 and all(n == 1 for _, n in fingerprints)
+    totals = db.execute(
+        select(func.sum(AlertThrottle.sent_count), func.sum(AlertThrottle.suppressed_count))
+    ).one()
+    assert tuple(totals) == (50, 950)

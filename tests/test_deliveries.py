@@ -1,0 +1,144 @@
+"""The delivery row's lifecycle (SPEC §7): lease-guarded claims, parking, the sweeper's picks."""
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+
+from alertworker import deliveries
+from alertworker.db import utcnow
+from alertworker.models import NotificationDelivery as D
+from alertworker.pipeline import Pipeline
+
+
+@pytest.fixture
+def delivery_id(settings, session_factory, redis_client, make_tenant, make_config):
+    """A pending webhook delivery made by the real pipeline."""
+    make_config(make_tenant("acme"), channels=["webhook"])
+    result = Pipeline(settings, session_factory, redis_client).process(
+        [
+            {
+                "event_id": str(uuid.uuid4()),
+                "tenant_id": "acme",
+                "alert_type": "high_latency",
+                "title": "slow",
+                "context": {"provider_name": "x", "latency_ms": 9000},
+            }
+        ]
+    )
+    [(channel, did)] = result.deliveries
+    return did
+
+
+def set_row(session_factory, did, **values):
+    with session_factory() as s:
+        s.execute(update(D).where(D.id == did).values(**values))
+        s.commit()
+
+
+def row(session_factory, did):
+    with session_factory() as s:
+        return s.get(D, did)
+
+
+def test_a_claim_is_exclusive_until_its_lease_expires(settings, session_factory, delivery_id):
+    with session_factory() as s:
+        assert deliveries._claim(s, settings, delivery_id) == 1
+        s.commit()
+    with session_factory() as s:
+        assert deliveries._claim(s, settings, delivery_id) is None
+    set_row(session_factory, delivery_id, lease_expires_at=utcnow() - timedelta(seconds=1))
+    with session_factory() as s:
+        assert deliveries._claim(s, settings, delivery_id) == 2
+
+
+def test_a_channel_without_an_implementation_fails_with_the_reason(
+    settings, session_factory, redis_client, delivery_id
+):
+    set_row(session_factory, delivery_id, channel="in_app")
+    outcome = deliveries.deliver(settings, session_factory, redis_client, delivery_id)
+    r = row(session_factory, delivery_id)
+    assert outcome.status == r.status == "failed"
+    assert "not implemented" in r.last_error and r.attempts == 1
+
+
+def test_a_delivered_row_is_never_sent_again(settings, session_factory, redis_client, delivery_id):
+    set_row(session_factory, delivery_id, status="delivered")
+    assert (
+        deliveries.deliver(settings, session_factory, redis_client, delivery_id).status
+        == "not_claimed"
+    )
+    assert row(session_factory, delivery_id).attempts == 0
+
+
+def test_work_that_keeps_dying_is_parked_after_max_attempts(
+    settings, session_factory, redis_client, delivery_id
+):
+    set_row(
+        session_factory,
+        delivery_id,
+        attempts=settings.delivery_max_attempts,
+        status="sending",
+        lease_expires_at=utcnow() - timedelta(seconds=1),
+    )
+    deliveries.deliver(settings, session_factory, redis_client, delivery_id)
+    r = row(session_factory, delivery_id)
+    assert r.status == "failed" and "gave up" in r.last_error
+
+
+def test_the_sweeper_picks_lost_due_and_stuck_rows_only(settings, session_factory, delivery_id):
+    now = utcnow()
+    past, future = now - timedelta(seconds=5), now + timedelta(minutes=5)
+    with session_factory() as s:
+        base = s.get(D, delivery_id)
+        specs = {
+            "lost": dict(status="pending", lease_expires_at=past),
+            "fresh": dict(status="pending", lease_expires_at=future),
+            "stuck": dict(status="sending", lease_expires_at=past),
+            "working": dict(status="sending", lease_expires_at=future),
+            "due retry": dict(status="pending", next_attempt_at=past, lease_expires_at=None),
+            "later retry": dict(status="pending", next_attempt_at=future, lease_expires_at=None),
+            "delivered": dict(status="delivered"),
+            "failed": dict(status="failed"),
+        }
+        ids = {}
+        for i, (name, values) in enumerate(specs.items()):
+            d = D(
+                notification_id=base.notification_id,
+                tenant_id=base.tenant_id,
+                channel="email" if i % 2 else "slack",
+                **values,
+            )
+            if i >= 2:  # (notification, channel) is unique: give the rest their own notification
+                d.notification_id = _clone_notification(s, base.notification_id)
+            s.add(d)
+            s.flush()
+            ids[d.id] = name
+        s.execute(update(D).where(D.id == delivery_id).values(status="delivered"))
+        s.commit()
+    picked = {ids[did] for _, did in deliveries.due(settings, session_factory)}
+    assert picked == {"lost", "stuck", "due retry"}
+    assert deliveries.due(settings, session_factory) == []  # marked as enqueued
+    with session_factory() as s:
+        assert {s.get(D, did).status for did, name in ids.items() if name == "stuck"} == {"pending"}
+
+
+def _clone_notification(session, notification_id):
+    from alertworker.models import AlertNotification as N
+
+    n = session.get(N, notification_id)
+    copy = N(**{c.key: getattr(n, c.key) for c in N.__table__.columns if c.key != "id"})
+    copy.event_id = str(uuid.uuid4())
+    session.add(copy)
+    session.flush()
+    return copy.id
+
+
+def test_backoff_is_capped_jittered_exponential_and_honours_retry_after(settings):
+    s = settings.replace(delivery_backoff_base_seconds=10, delivery_backoff_max_seconds=100)
+    for attempt, ceiling in [(1, 10), (2, 20), (3, 40), (4, 80), (5, 100), (30, 100)]:
+        delays = [deliveries.backoff(s, attempt) for _ in range(50)]
+        assert all(0 <= d <= ceiling for d in delays) and max(delays) > ceiling / 4
+    assert deliveries.backoff(s, 1, retry_after=42) == 42
+    assert deliveries.backoff(s, 1, retry_after=5000) == 100

@@ -1,0 +1,82 @@
+"""The throttle script of SPEC §5 against the real Redis: cooldown, sliding hourly window,
+suppressed counts, replays, key layout, fail-open."""
+
+import redis
+
+from alertworker.throttle import Request, Throttle, fingerprint
+
+T0 = 1_800_000_000_000  # ms
+MIN = 60_000
+
+
+def req(token, fp="fp", cooldown_ms=15 * MIN, cap=10, count=1, config_id=1):
+    return Request(config_id, fp, token, count, cooldown_ms, cap)
+
+
+def test_cooldown_suppresses_the_same_alert_then_lets_it_through(settings, redis_client):
+    t = Throttle(redis_client, settings.redis_key_prefix)
+    assert t.decide([req("e1")], T0)[0].reason == "sent"
+    second = t.decide([req("e2", count=3)], T0 + MIN)[0]
+    assert (second.allowed, second.reason) == (False, "cooldown")
+    assert t.decide([req("e3", fp="other")], T0 + MIN)[0].allowed  # another fingerprint
+    after = t.decide([req("e4")], T0 + 15 * MIN)[0]
+    assert (after.allowed, after.suppressed_since_last) == (True, 3)
+
+
+def test_shortening_the_cooldown_takes_effect_for_the_next_event(settings, redis_client):
+    t = Throttle(redis_client, settings.redis_key_prefix)
+    t.decide([req("e1", cooldown_ms=60 * MIN)], T0)
+    assert not t.decide([req("e2", cooldown_ms=60 * MIN)], T0 + 2 * MIN)[0].allowed
+    assert t.decide([req("e3", cooldown_ms=1 * MIN)], T0 + 2 * MIN)[0].allowed
+
+
+def test_hourly_cap_is_a_sliding_window(settings, redis_client):
+    t = Throttle(redis_client, settings.redis_key_prefix)
+    sent = [t.decide([req(f"a{i}", fp=f"f{i}", cap=3)], T0 + i * 1000)[0] for i in range(4)]
+    assert [d.reason for d in sent] == ["sent", "sent", "sent", "hourly_cap"]
+    # one ms before the first send leaves the window, still capped; at the edge, a place frees
+    assert not t.decide([req("b", fp="g", cap=3)], T0 + 3_599_999)[0].allowed
+    assert t.decide([req("c", fp="h", cap=3)], T0 + 3_600_000)[0].allowed
+    assert not t.decide([req("d", fp="i", cap=3)], T0 + 3_600_500)[0].allowed
+    # raising the cap takes effect at once
+    assert t.decide([req("e", fp="j", cap=4)], T0 + 3_600_500)[0].allowed
+
+
+def test_a_replayed_decision_is_allowed_and_counted_once(settings, redis_client):
+    t = Throttle(redis_client, settings.redis_key_prefix)
+    assert t.decide([req("e1", cap=1)], T0)[0].reason == "sent"
+    assert t.decide([req("e1", cap=1)], T0 + 10)[0].reason == "replay"
+    t.decide([req("e2", fp="x", cooldown_ms=0, cap=5)], T0)
+    assert t.decide([req("e2", fp="x", cooldown_ms=0, cap=5)], T0 + 5)[0].reason == "replay"
+    window = t.keys(1, "x")[1]
+    assert redis_client.zcard(window) == 2  # e1 and e2, each once
+
+
+def test_many_decisions_in_one_round_trip_in_order(settings, redis_client):
+    t = Throttle(redis_client, settings.redis_key_prefix)
+    decisions = t.decide([req(f"e{i}", fp=f"f{i % 3}", cap=100) for i in range(9)], T0)
+    assert [d.allowed for d in decisions] == [True] * 3 + [False] * 6
+
+
+def test_keys_share_one_cluster_slot_and_carry_the_prefix(settings, redis_client):
+    t = Throttle(redis_client, settings.redis_key_prefix)
+    keys = t.keys(42, "abc")
+    assert all(k.startswith(settings.redis_key_prefix) and "{cfg:42}" in k for k in keys)
+    t.decide([req("e1", fp="abc", config_id=42)], T0)
+    assert all(
+        k.decode().startswith(settings.redis_key_prefix) for k in redis_client.keys("*cfg:42*")
+    )
+
+
+def test_fails_open_when_redis_is_unreachable(settings):
+    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
+    decisions = Throttle(dead, settings.redis_key_prefix).decide([req("e1"), req("e2")], T0)
+    assert [(d.allowed, d.reason) for d in decisions] == [(True, "fail_open")] * 2
+
+
+def test_fingerprint_is_type_plus_group_by_values():
+    a = fingerprint("high_latency", ["provider_name"], {"provider_name": "x", "latency_ms": 1})
+    b = fingerprint("high_latency", ["provider_name"], {"provider_name": "x", "latency_ms": 2})
+    c = fingerprint("high_latency", ["provider_name"], {"provider_name": "y"})
+    d = fingerprint("high_error_rate", ["provider_name"], {"provider_name": "x"})
+    assert a == b and len({a, c, d}) == 3
