@@ -1,0 +1,33 @@
+# Every target installs what it needs into .venv first (make install).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+WORKER_FLAGS := --without-gossip --without-mingle --without-heartbeat -l info
+
+.PHONY: install test lint migrate worker beat api
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install alertworker with its dev tools
+
+test: install  ## the whole test suite (needs Postgres and Redis on 127.0.0.1)
+	$(VENV)/bin/pytest
+
+lint: install  ## ruff
+	$(VENV)/bin/ruff check .
+
+migrate: install  ## alembic upgrade head on DATABASE_URL
+	$(VENV)/bin/alertworker migrate
+
+worker: install  ## a Celery worker on every queue
+	$(VENV)/bin/celery -A tasks worker $(WORKER_FLAGS)
+
+beat: install  ## Celery beat (run exactly one)
+	$(VENV)/bin/celery -A tasks beat -l info
+
+api: install  ## the REST API under gunicorn on :8000
+	$(VENV)/bin/gunicorn --worker-class gthread --threads 8 --bind 0.0.0.0:8000 'api:create_app()'
