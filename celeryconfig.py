@@ -53,6 +53,7 @@ task_routes = {
     INGEST_TASK: {"queue": EVENTS_QUEUE},
     "alertworker.record_rejected": {"queue": EVENTS_QUEUE},
     "alertworker.sweep": {"queue": MAINTENANCE_QUEUE},
+    "alertworker.prune": {"queue": MAINTENANCE_QUEUE},
     **{delivery_task(c): {"queue": delivery_queue(c)} for c in EXTERNAL_CHANNELS},
 }
 
@@ -61,5 +62,10 @@ beat_schedule = {
         "task": "alertworker.sweep",
         "schedule": _settings.sweeper_interval_seconds,
         "options": {"expires": _settings.sweeper_interval_seconds},
+    },
+    "prune-old-rows": {
+        "task": "alertworker.prune",
+        "schedule": 3600.0,
+        "options": {"expires": 3600},
     },
 }

@@ -104,7 +104,8 @@ def deliver(
         channel,
         attempt,
         outcome.status,
-        f" ({error})" if error else "",
+        f" ({_scrub(str(error), message)})" if error else "",
+        extra={"delivery_id": delivery_id, "event_id": message.event_id if message else None},
     )
     return outcome
 

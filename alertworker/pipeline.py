@@ -161,11 +161,13 @@ class Pipeline:
         result.rejected = len(rejects)
         for outcome, n in result.outcomes.items():
             metrics.EVALUATIONS.labels(outcome=outcome).inc(n)
+        ids = [e.get("event_id") for e in raw_events[:20] if isinstance(e, dict)]
         log.info(
             "batch: %d events, %d rejected, outcomes %s",
             result.received,
             result.rejected,
             dict(result.outcomes),
+            extra={"event_id": ids[0]} if len(raw_events) == 1 and ids else {"event_ids": ids},
         )
         return result
 

@@ -48,6 +48,7 @@ class Settings:
     sweeper_interval_seconds: float = 60.0
     http_timeout_seconds: float = 10.0
     log_format: str = "text"
+    worker_metrics_port: int = 0  # a worker serves /metrics here when set (0: off)
     notification_retention_days: int = 90
 
     @property
@@ -153,4 +154,5 @@ def _validate(s: Settings) -> None:
     need(s.sweeper_interval_seconds > 0, "SWEEPER_INTERVAL_SECONDS", "must be > 0")
     need(0 < s.http_timeout_seconds <= 300, "HTTP_TIMEOUT_SECONDS", "must be in (0, 300]")
     need(s.log_format in ("text", "json"), "LOG_FORMAT", "must be text or json")
+    need(0 <= s.worker_metrics_port < 65536, "WORKER_METRICS_PORT", "must be a TCP port or 0")
     need(s.notification_retention_days >= 1, "NOTIFICATION_RETENTION_DAYS", "must be >= 1")

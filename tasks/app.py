@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from typing import Any
 
-from celery import Celery
+from celery import Celery, current_task, signals
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
+from alertworker import logs
 from alertworker.db import make_engine, make_session_factory
 from alertworker.pipeline import Pipeline
 from alertworker.redis_conn import make_redis
@@ -49,3 +51,43 @@ def runtime() -> Runtime:
             os.getpid(),
         )
     return _runtime
+
+
+class TaskContext(logging.Filter):
+    """Puts the running task's id and name on every log record of a worker."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if current_task and current_task.request.id:
+            record.task_id = current_task.request.id
+            record.task_name = current_task.name
+        return True
+
+
+@signals.setup_logging.connect
+def _setup_logging(loglevel: Any = None, **_: Any) -> None:
+    logs.configure(load(), loglevel or logging.INFO, TaskContext())
+
+
+@signals.worker_init.connect
+def _serve_metrics(**_: Any) -> None:
+    """Serve /metrics from the worker's main process, summing its pool children's metrics."""
+    port = load().worker_metrics_port
+    if not port:
+        return
+    from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
+
+    registry = REGISTRY
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    start_http_server(port, registry=registry)
+
+
+@signals.worker_process_shutdown.connect
+def _forget_child_metrics(pid: int | None = None, **_: Any) -> None:
+    if pid and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)
