@@ -58,7 +58,7 @@ def broker_transport_options(broker_url: str, key_prefix: str, timeout: float) -
         }
     if broker_url.startswith(("amqp", "pyamqp")):
         return {"confirm_publish": True, "connect_timeout": timeout, "max_retries": 2}
-    return {}
+    return {"polling_interval": 0.02}  # the in-process memory:// broker: poll often
 
 
 class AlertPublisher:

@@ -206,7 +206,7 @@ def _record(
     values: dict[str, Any] = {"lease_expires_at": None, "next_attempt_at": None}
     outcome = Outcome("delivered")
     if error is None:
-        values.update(status="delivered", delivered_at=now, last_error=None)
+        values.update(status="delivered", delivered_at=now, last_error=None, last_status_code=None)
     else:
         values.update(last_error=_scrub(str(error), message), last_status_code=error.status_code)
         if isinstance(error, RetryableError) and attempt < settings.delivery_max_attempts:
