@@ -1,0 +1,159 @@
+"""API tokens (SPEC §6): created by the CLI, stored only as SHA-256 hashes, owned by a user.
+
+A token is ``aw_`` plus 43 URL-safe random characters. Its plaintext is returned once by
+:func:`create_token` and never stored or logged; the row keeps the hash and a short,
+non-secret ``prefix`` (the first 11 characters) so operators can tell tokens apart and revoke
+one. :func:`verify_token` finds the row by hash and compares in constant time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from marshmallow import ValidationError, validate
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from alertworker.db import utcnow
+from alertworker.models import ApiToken, Tenant, User
+from alertworker.schemas import SLUG
+
+log = logging.getLogger(__name__)
+
+SCOPES: tuple[str, ...] = ("alerts:read", "alerts:write", "events:write")
+TOKEN_PREFIX = "aw_"
+DISPLAY_PREFIX_LEN = 11
+_LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the token's tenant, user and scopes."""
+
+    token_id: int
+    tenant_id: int
+    tenant_slug: str
+    user_id: int
+    scopes: frozenset[str]
+
+
+class TokenError(ValueError):
+    """A token cannot be created or revoked as asked."""
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def parse_scopes(text: str | list[str]) -> list[str]:
+    """``"a,b"`` (or a list) to a list of known scopes; raises :class:`TokenError` otherwise."""
+    items = text.split(",") if isinstance(text, str) else text
+    scopes = list(dict.fromkeys(s.strip() for s in items if s.strip()))
+    unknown = [s for s in scopes if s not in SCOPES]
+    if unknown or not scopes:
+        raise TokenError(f"scopes must be a non-empty subset of {', '.join(SCOPES)}; got {text!r}")
+    return scopes
+
+
+def ensure_user(session: Session, tenant_slug: str, email: str) -> User:
+    """The user ``email`` of tenant ``tenant_slug``, creating both as needed (not committed)."""
+    try:
+        SLUG(tenant_slug)
+    except ValidationError as exc:
+        raise TokenError(f"tenant {exc.messages[0]}") from None
+    try:
+        validate.Email()(email)
+    except ValidationError:
+        raise TokenError(f"not an email address: {email!r}") from None
+    tenant = session.scalar(select(Tenant).where(Tenant.slug == tenant_slug))
+    if tenant is None:
+        tenant = Tenant(slug=tenant_slug, name=tenant_slug)
+        session.add(tenant)
+        session.flush()
+    user = session.scalar(select(User).where(User.tenant_id == tenant.id, User.email == email))
+    if user is None:
+        user = User(tenant_id=tenant.id, email=email)
+        session.add(user)
+        session.flush()
+    return user
+
+
+def create_token(
+    session: Session, tenant_slug: str, email: str, scopes: str | list[str]
+) -> tuple[ApiToken, str]:
+    """Create a token (and its tenant and user if needed); returns the row and the plaintext."""
+    scope_list = parse_scopes(scopes)
+    try:
+        user = ensure_user(session, tenant_slug, email)
+    except IntegrityError:  # a concurrent create of the same tenant or user: take theirs
+        session.rollback()
+        user = ensure_user(session, tenant_slug, email)
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(
+        tenant_id=user.tenant_id,
+        user_id=user.id,
+        token_hash=hash_token(token),
+        prefix=token[:DISPLAY_PREFIX_LEN],
+        scopes=scope_list,
+    )
+    session.add(row)
+    session.commit()
+    log.info("created token %s (id %d) for user %d of tenant %s", row.prefix, row.id, user.id,
+             tenant_slug)
+    return row, token
+
+
+def verify_token(session: Session, token: str) -> Principal | None:
+    """The principal of a valid, unrevoked token, or None."""
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        return None
+    digest = hash_token(token)
+    row = session.execute(
+        select(ApiToken, Tenant.slug)
+        .join(Tenant, Tenant.id == ApiToken.tenant_id)
+        .where(ApiToken.token_hash == digest)
+        .execution_options(populate_existing=True)  # a revocation is never served from cache
+    ).first()
+    if row is None or not hmac.compare_digest(row[0].token_hash, digest):
+        return None
+    api_token, slug = row
+    if api_token.revoked_at is not None:
+        return None
+    now = utcnow()
+    if api_token.last_used_at is None or now - api_token.last_used_at > _LAST_USED_RESOLUTION:
+        api_token.last_used_at = now
+        session.commit()
+    return Principal(
+        token_id=api_token.id,
+        tenant_id=api_token.tenant_id,
+        tenant_slug=slug,
+        user_id=api_token.user_id,
+        scopes=frozenset(api_token.scopes),
+    )
+
+
+def revoke_token(session: Session, ref: str) -> ApiToken:
+    """Revoke the token whose id or display prefix is ``ref``; raises :class:`TokenError`."""
+    query = select(ApiToken)
+    shown = ref[:DISPLAY_PREFIX_LEN]  # never echo more of a token than its prefix
+    if ref.isdigit():
+        query = query.where(ApiToken.id == int(ref)) if int(ref) < 2**31 else query.where(False)
+    else:
+        query = query.where(ApiToken.prefix == ref[:DISPLAY_PREFIX_LEN])
+    rows = session.scalars(query).all()
+    if not rows:
+        raise TokenError(f"no token {shown!r}")
+    if len(rows) > 1:
+        raise TokenError(f"{len(rows)} tokens share prefix {shown!r}; revoke by id")
+    row = rows[0]
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        session.commit()
+        log.info("revoked token %s (id %d)", row.prefix, row.id)
+    return row

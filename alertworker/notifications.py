@@ -1,0 +1,154 @@
+"""Reading notifications (SPEC §6): newest first, filtered, keyset-paginated; read and acknowledge.
+
+Pages are keyset on ``id`` (descending), so a page boundary never shifts when notifications are
+inserted concurrently: the cursor is the last id seen, base64-wrapped to stay opaque. Read state
+is the tenant's (one ``read_at`` per notification); acknowledging records who and when and
+implies read. Every function takes the tenant id and never returns another tenant's row.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from datetime import datetime
+from types import SimpleNamespace
+from typing import Any
+
+from marshmallow import ValidationError
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from alertworker.configs import NotFoundError, secret_values
+from alertworker.db import utcnow
+from alertworker.models import AlertConfig, AlertNotification, NotificationDelivery
+from alertworker.schemas import MASK, MAX_ID
+
+log = logging.getLogger(__name__)
+N = AlertNotification
+
+
+def encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"n1:{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        version, _, value = raw.partition(":")
+        last_id = int(value)
+        if version != "n1" or not 0 < last_id <= MAX_ID + 1:
+            raise ValueError(raw)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ValidationError({"cursor": ["not a cursor this API returned"]}) from None
+    return last_id
+
+
+def list_notifications(
+    session: Session,
+    tenant_id: int,
+    *,
+    unread_only: bool = False,
+    alert_type: str | None = None,
+    severity: str | None = None,
+    config_id: int | None = None,
+    since: datetime | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """``{"items": [...], "next_cursor": str | None}``, newest first."""
+    query = select(N).where(N.tenant_id == tenant_id)
+    if unread_only:
+        query = query.where(N.read_at.is_(None))
+    if alert_type is not None:
+        query = query.where(N.alert_type == alert_type)
+    if severity is not None:
+        query = query.where(N.severity == severity)
+    if config_id is not None:
+        query = query.where(N.config_id == config_id)
+    if since is not None:
+        query = query.where(N.triggered_at >= since)
+    if cursor is not None:
+        query = query.where(N.id < decode_cursor(cursor))
+    rows = list(session.scalars(query.order_by(N.id.desc()).limit(limit + 1)))
+    more = len(rows) > limit
+    items = rows[:limit]
+    return {"items": items, "next_cursor": encode_cursor(items[-1].id) if more else None}
+
+
+def _get(session: Session, tenant_id: int, notification_id: int) -> AlertNotification:
+    row = None
+    if 0 < notification_id <= MAX_ID:
+        row = session.scalar(select(N).where(N.id == notification_id, N.tenant_id == tenant_id))
+    if row is None:
+        raise NotFoundError(f"no notification {notification_id}")
+    return row
+
+
+def get_notification(session: Session, tenant_id: int, notification_id: int) -> SimpleNamespace:
+    """A notification with its deliveries; secrets of its config are scrubbed from errors."""
+    row = _get(session, tenant_id, notification_id)
+    config = session.get(AlertConfig, row.config_id) if row.config_id is not None else None
+    secrets = secret_values(config.channel_config) if config is not None else []
+    deliveries = session.scalars(
+        select(NotificationDelivery)
+        .where(NotificationDelivery.notification_id == row.id)
+        .order_by(NotificationDelivery.id)
+    )
+    return SimpleNamespace(
+        **_columns(row),
+        deliveries=[
+            SimpleNamespace(**_columns(d) | {"last_error": _scrub(d.last_error, secrets)})
+            for d in deliveries
+        ],
+    )
+
+
+def unread_count(session: Session, tenant_id: int) -> int:
+    return session.scalar(
+        select(func.count()).where(N.tenant_id == tenant_id, N.read_at.is_(None))
+    ) or 0
+
+
+def mark_read(session: Session, tenant_id: int, notification_id: int) -> AlertNotification:
+    """Mark read (idempotent: an earlier ``read_at`` is kept)."""
+    row = _get(session, tenant_id, notification_id)
+    if row.read_at is None:
+        row.read_at = utcnow()
+        session.commit()
+    return row
+
+
+def acknowledge(
+    session: Session, tenant_id: int, notification_id: int, user_id: int
+) -> AlertNotification:
+    """Record who acknowledged and when (the first acknowledgement stands); implies read."""
+    row = _get(session, tenant_id, notification_id)
+    now = utcnow()
+    if row.acknowledged_at is None:
+        row.acknowledged_at, row.acknowledged_by = now, user_id
+    if row.read_at is None:
+        row.read_at = now
+    session.commit()
+    log.info("notification %d acknowledged by user %d", row.id, row.acknowledged_by or 0)
+    return row
+
+
+def mark_all_read(session: Session, tenant_id: int) -> int:
+    """Mark every unread notification of the tenant read; returns how many changed."""
+    changed = session.execute(
+        update(N).where(N.tenant_id == tenant_id, N.read_at.is_(None)).values(read_at=utcnow())
+    ).rowcount
+    session.commit()
+    return changed
+
+
+def _columns(row: Any) -> dict[str, Any]:
+    return {c.key: getattr(row, c.key) for c in row.__table__.columns}
+
+
+def _scrub(text: str | None, secrets: list[str]) -> str | None:
+    for secret in secrets:
+        if text and secret in text:
+            text = text.replace(secret, MASK)
+    return text

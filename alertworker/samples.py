@@ -1,0 +1,113 @@
+"""Realistic sample events per alert type (SPEC §2), for ``POST /admin/alerts/test``.
+
+The context carries the keys a real gateway component sends for that type, with values that
+meet the default conditions of §4, and, given a config's ``conditions``, meet those too (its
+first ``provider_names`` entry, thresholds passed with a margin), so the test reaches delivery.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from marshmallow import ValidationError
+from sqlalchemy.orm import Session
+
+from alertworker.configs import get_config
+
+Conditions = Mapping[str, Any]
+
+
+def _cb_opened(c: Conditions, p: str) -> dict[str, Any]:
+    failures = max(5, int(c.get("min_consecutive_failures", 1)))
+    return {"provider_name": p, "failure_count": failures + 3, "consecutive_failures": failures,
+            "circuit_state": "open"}
+
+
+def _cost_warning(c: Conditions, p: str) -> dict[str, Any]:
+    pct = max(92.0, math.ceil(float(c.get("threshold", 0.9)) * 100))
+    return {"provider_name": p, "current_value": round(pct * 5, 2), "limit_value": 500.0,
+            "percentage": pct}
+
+
+def _rate_warning(c: Conditions, p: str) -> dict[str, Any]:
+    limit = 1000
+    requests = max(950, math.ceil(float(c.get("threshold", 0.9)) * limit))
+    return {"provider_name": p, "requests": requests, "limit": limit, "window_seconds": 60}
+
+
+def _error_rate(c: Conditions, p: str) -> dict[str, Any]:
+    rate = min(1.0, max(0.12, float(c.get("error_rate", 0.05)) + 0.05))
+    return {"provider_name": p, "error_rate": rate,
+            "requests": max(1200, int(c.get("min_requests", 0)))}
+
+
+def _latency(c: Conditions, p: str) -> dict[str, Any]:
+    latency = max(7200, math.ceil(float(c.get("latency_ms", 5000)) * 1.5))
+    return {"provider_name": p, "latency_ms": latency}
+
+
+_BUILDERS: dict[str, tuple[str, Callable[[Conditions, str], dict[str, Any]]]] = {
+    "circuit_breaker_opened": ("Circuit breaker opened for {p}", _cb_opened),
+    "circuit_breaker_closed": (
+        "Circuit breaker closed for {p}",
+        lambda c, p: {"provider_name": p, "circuit_state": "closed"},
+    ),
+    "provider_unhealthy": (
+        "Provider {p} is unhealthy",
+        lambda c, p: {"provider_name": p, "status": "unhealthy",
+                      "error": "health check timed out after 10s"},
+    ),
+    "provider_recovered": ("Provider {p} recovered", lambda c, p: {"provider_name": p}),
+    "cost_limit_warning": ("Cost at {pct}% of the limit", _cost_warning),
+    "cost_limit_exceeded": (
+        "Cost limit exceeded",
+        lambda c, p: {"provider_name": p, "current_value": 512.4, "limit_value": 500.0},
+    ),
+    "rate_limit_warning": ("Rate limit nearly reached", _rate_warning),
+    "rate_limit_exceeded": (
+        "Rate limit exceeded",
+        lambda c, p: {"provider_name": p, "requests": 1043, "limit": 1000, "window_seconds": 60},
+    ),
+    "high_error_rate": ("High error rate on {p}", _error_rate),
+    "high_latency": ("High latency on {p}", _latency),
+    "quota_exhausted": (
+        "Quota exhausted on {p}",
+        lambda c, p: {"provider_name": p, "quota": "tokens_per_day"},
+    ),
+}
+
+
+def sample_event(
+    tenant_slug: str, alert_type: str, conditions: Conditions | None = None
+) -> dict[str, Any]:
+    """A test event of ``alert_type`` for the tenant, meeting ``conditions`` (or the defaults)."""
+    conditions = conditions or {}
+    provider = (conditions.get("provider_names") or ["openai"])[0]
+    title, build = _BUILDERS[alert_type]
+    context = build(conditions, provider)
+    return {
+        "tenant_id": tenant_slug,
+        "alert_type": alert_type,
+        "title": ("[TEST] " + title.format(p=provider, pct=context.get("percentage")))[:200],
+        "message": "A test alert sent from the admin API; no action is needed.",
+        "context": context,
+        "is_test": True,
+    }
+
+
+def test_event(
+    session: Session, tenant_id: int, tenant_slug: str, *, alert_type: str | None = None,
+    config_id: int | None = None,
+) -> dict[str, Any]:
+    """The sample event for ``POST /admin/alerts/test``: for a type, or aimed at one config."""
+    if config_id is None:
+        if alert_type is None:
+            raise ValidationError({"alert_type": ["required unless config_id is given"]})
+        return sample_event(tenant_slug, alert_type)
+    config = get_config(session, tenant_id, config_id)
+    if alert_type is not None and alert_type != config.alert_type:
+        raise ValidationError({"alert_type": [f"config {config_id} is for {config.alert_type}"]})
+    event = sample_event(tenant_slug, config.alert_type, config.conditions)
+    return event | {"config_id": config.id}

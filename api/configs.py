@@ -1,0 +1,86 @@
+"""``/admin/alerts/configs``: list, create, read, replace, patch and delete alert configs."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+from marshmallow import Schema, fields
+
+from alertworker import configs
+from alertworker.schemas import ConfigOutSchema, ConfigQuerySchema, ConfigSchema
+from api.auth import principal, require
+from api.ext import db, services
+from api.io import doc, json_body, query, reply
+
+bp = Blueprint("configs", __name__)
+OUT = ConfigOutSchema()
+ITEM = "/admin/alerts/configs/<int:config_id>"
+
+
+class ConfigPatchSchema(ConfigSchema):
+    """Any subset of a config's fields; the merged config must still be valid."""
+
+
+class ConfigListSchema(Schema):
+    items = fields.List(fields.Nested(ConfigOutSchema))
+
+
+LIST = ConfigListSchema()
+
+
+def _load(schema: type[ConfigSchema] = ConfigSchema, *, partial: bool = False) -> dict:
+    return schema(settings=services().settings, partial=partial).load(json_body())
+
+
+@bp.get("/admin/alerts/configs")
+@require("alerts:read")
+@doc(query=ConfigQuerySchema, response=LIST)
+def list_configs():
+    """List the tenant's alert configs, optionally by alert_type and is_active."""
+    rows = configs.list_configs(db(), principal().tenant_id, **query(ConfigQuerySchema()))
+    return reply(LIST, {"items": rows})
+
+
+@bp.post("/admin/alerts/configs")
+@require("alerts:write")
+@doc(body=ConfigSchema, response=OUT, status=201)
+def create_config():
+    """Create an alert config."""
+    return reply(OUT, configs.create_config(db(), principal().tenant_id, _load()), 201)
+
+
+@bp.get(ITEM)
+@require("alerts:read")
+@doc(response=OUT)
+def get_config(config_id: int):
+    """One alert config (secrets masked)."""
+    return reply(OUT, configs.get_config(db(), principal().tenant_id, config_id))
+
+
+@bp.put(ITEM)
+@require("alerts:write")
+@doc(body=ConfigSchema, response=OUT)
+def replace_config(config_id: int):
+    """Replace an alert config; a masked secret sent back keeps the stored one."""
+    tenant_id = principal().tenant_id
+    configs.get_config(db(), tenant_id, config_id)  # 404 before 422
+    return reply(OUT, configs.replace_config(db(), tenant_id, config_id, _load()))
+
+
+@bp.patch(ITEM)
+@require("alerts:write")
+@doc(body=ConfigPatchSchema, response=OUT)
+def patch_config(config_id: int):
+    """Change some fields of an alert config, e.g. {"is_active": false}."""
+    tenant_id = principal().tenant_id
+    configs.get_config(db(), tenant_id, config_id)  # 404 before 422
+    changes = _load(ConfigPatchSchema, partial=True)
+    return reply(OUT, configs.patch_config(db(), tenant_id, config_id, changes))
+
+
+@bp.delete(ITEM)
+@require("alerts:write")
+@doc(status=204)
+def delete_config(config_id: int):
+    """Delete an alert config (its notifications stay, without a config)."""
+    configs.delete_config(db(), principal().tenant_id, config_id)
+    return "", 204

@@ -1,0 +1,91 @@
+"""Reading requests and writing responses: JSON bodies, query strings, dumps, OpenAPI notes.
+
+:func:`json_body` parses strictly (no NaN/Infinity, bounded nesting) and refuses strings that
+Postgres cannot store (NUL, unpaired surrogates), so no body reaches the database as a 500.
+:func:`doc` records a view's schemas for the OpenAPI document (``api.openapi``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from flask import Response, jsonify, request
+from marshmallow import Schema, ValidationError
+
+from api.errors import ApiError
+
+MAX_DEPTH = 32
+
+
+def _no_constants(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def json_body() -> Any:
+    """The request's JSON body; 400 when it is missing or malformed, 422 for bad strings."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        raise ApiError(400, "the request body must be JSON", code="malformed_json")
+    try:
+        data = json.loads(raw, parse_constant=_no_constants)
+    except (ValueError, RecursionError):
+        raise ApiError(400, "the request body is not valid JSON", code="malformed_json") from None
+    _check_tree(data)
+    return data
+
+
+def _check_tree(data: Any) -> None:
+    stack: list[tuple[Any, tuple[str, ...]]] = [(data, ())]
+    while stack:
+        node, path = stack.pop()
+        if len(path) > MAX_DEPTH:
+            message = f"JSON nested deeper than {MAX_DEPTH} levels"
+            raise ApiError(400, message, code="malformed_json")
+        if isinstance(node, dict):
+            for key, value in node.items():
+                _check_string(key, path + (key,))
+                stack.append((value, path + (key,)))
+        elif isinstance(node, list):
+            stack.extend((value, path + (str(i),)) for i, value in enumerate(node))
+        elif isinstance(node, str):
+            _check_string(node, path)
+
+
+def _check_string(text: str, path: tuple[str, ...]) -> None:
+    bad = "\x00" in text
+    if not bad:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            bad = True
+    if bad:
+        where = ".".join(p.encode("utf-8", "replace").decode() for p in path) or "_schema"
+        where = where.replace("\x00", "\\u0000")
+        raise ValidationError({where: ["must not contain NUL characters or unpaired surrogates"]})
+
+
+def query(schema: Schema) -> dict[str, Any]:
+    """The query string loaded through ``schema`` (422 per parameter)."""
+    return schema.load(request.args.to_dict(flat=True))
+
+
+def reply(schema: Schema, obj: Any, status: int = 200) -> tuple[Response, int]:
+    return jsonify(schema.dump(obj)), status
+
+
+def doc(
+    *, body: Any = None, query: Any = None, response: Any = None, status: int = 200,
+    content_type: str = "application/json",
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Note a view's request and response schemas for the OpenAPI document."""
+
+    def deco(view: Callable[..., Any]) -> Callable[..., Any]:
+        view.openapi = {  # type: ignore[attr-defined]
+            "body": body, "query": query, "response": response, "status": status,
+            "content_type": content_type,
+        }
+        return view
+
+    return deco

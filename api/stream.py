@@ -1,0 +1,104 @@
+"""``GET /admin/alerts/notifications/stream``: Server-Sent Events fed by Redis pub/sub.
+
+The worker publishes each new notification on the tenant's channel (``alertworker.stream``);
+this view relays every message as an ``event: notification`` and, after each burst, the fresh
+unread count as ``event: unread_count`` (``{"count": n}``). The first event is the current
+count. A ``: heartbeat`` comment every ~15 s keeps proxies from closing an idle stream and
+lets the server notice a client that went away (the write fails, the generator is closed and
+its pub/sub connection released).
+
+Each open stream holds one server thread for its lifetime. Run the API under gunicorn with a
+threaded worker, e.g. ``gunicorn -k gthread --threads 32 'api:create_app()'``: a sync worker
+would be blocked by a single stream. Size ``--threads`` for the expected number of open admin
+tabs plus ordinary requests.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import redis
+from flask import Blueprint, Response, current_app
+from sqlalchemy.exc import SQLAlchemyError
+
+from alertworker import stream
+from alertworker.notifications import unread_count
+from api.auth import principal, require
+from api.ext import Services, services
+from api.io import doc
+
+log = logging.getLogger(__name__)
+bp = Blueprint("stream", __name__)
+BURST = 100
+
+
+def _sse(event: str, data: str) -> str:
+    lines = "".join(f"data: {line}\n" for line in data.splitlines() or [""])
+    return f"event: {event}\n{lines}\n"
+
+
+def _count(svc: Services, tenant_id: int) -> str:
+    with svc.session_factory() as session:
+        return _sse("unread_count", json.dumps({"count": unread_count(session, tenant_id)}))
+
+
+def _subscribe(svc: Services, tenant_id: int) -> Any:
+    """A pub/sub subscribed to the tenant's channel, confirmed by the server before we return."""
+    pubsub = svc.redis.pubsub()
+    pubsub.subscribe(stream.channel(svc.settings, tenant_id))
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        message = pubsub.get_message(timeout=0.5)
+        if message and message["type"] == "subscribe":
+            return pubsub
+    pubsub.close()
+    raise redis.exceptions.TimeoutError("no subscribe confirmation")
+
+
+def events(svc: Services, pubsub: Any, tenant_id: int, heartbeat: float) -> Iterator[str]:
+    """The SSE stream: count first, then each notification burst and the count after it."""
+    try:
+        yield "retry: 3000\n\n" + _count(svc, tenant_id)
+        last = time.monotonic()
+        while True:
+            message = pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            if message is None:
+                if time.monotonic() - last >= heartbeat:
+                    yield ": heartbeat\n\n"
+                    last = time.monotonic()
+                continue
+            chunk = []
+            for _ in range(BURST):  # relay a burst, then one fresh count for all of it
+                if message is not None and message["type"] == "message":
+                    data = message["data"]
+                    if isinstance(data, bytes):
+                        data = data.decode("utf-8", "replace")
+                    chunk.append(_sse("notification", data))
+                message = pubsub.get_message(ignore_subscribe_messages=True, timeout=0)
+                if message is None:
+                    break
+            yield "".join(chunk) + _count(svc, tenant_id)
+            last = time.monotonic()
+    except (redis.exceptions.RedisError, SQLAlchemyError) as exc:
+        log.warning("live stream ended: %s", type(exc).__name__)
+    finally:
+        pubsub.close()
+
+
+@bp.get("/admin/alerts/notifications/stream")
+@require("alerts:read")
+@doc(content_type="text/event-stream")
+def notification_stream():
+    """Server-Sent Events: new notifications and the unread count, live."""
+    svc, tenant_id = services(), principal().tenant_id
+    pubsub = _subscribe(svc, tenant_id)
+    heartbeat = current_app.config["SSE_HEARTBEAT_SECONDS"]
+    return Response(
+        events(svc, pubsub, tenant_id, heartbeat),
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
