@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 WORKER_FLAGS := --without-gossip --without-mingle --without-heartbeat -l info
 
-.PHONY: install test lint migrate worker beat api
+.PHONY: install run test lint migrate worker beat api
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -13,6 +13,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install alertworker with its dev tools
+
+run: install  ## everything in one process on the embedded default; prints the URL and a token
+	$(VENV)/bin/alertworker run $(RUN_ARGS)
 
 test: install  ## the whole test suite (needs Postgres and Redis on 127.0.0.1)
 	$(VENV)/bin/pytest

@@ -44,3 +44,7 @@ def delivery_queue(channel: str) -> str:
 
 def delivery_task(channel: str) -> str:
     return f"alertworker.deliver.{channel}"
+
+
+def all_queues() -> tuple[str, ...]:
+    return (EVENTS_QUEUE, MAINTENANCE_QUEUE, *(delivery_queue(c) for c in EXTERNAL_CHANNELS))

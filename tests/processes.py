@@ -24,24 +24,28 @@ WORKER_ARGS = [
 
 
 class Proc:
-    def __init__(self, args: list[str], env: dict[str, str], log: Path, ready: str | None) -> None:
+    def __init__(
+        self, args: list[str], env: dict[str, str], log: Path, ready: str | None, cwd: Path = ROOT
+    ) -> None:
         self.log = log
         full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
         with log.open("wb") as out:
             self.popen = subprocess.Popen(
                 args,
-                cwd=ROOT,
+                cwd=cwd,
                 env=full_env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         if ready:
-            wait_for(
-                lambda: ready in self.output() or self.popen.poll() is not None, 60, self.output
-            )
-            if self.popen.poll() is not None:
-                raise RuntimeError(f"{args[0]} exited early:\n{self.output()[-3000:]}")
+            try:
+                wait_for(lambda: ready in self.output() or not self.alive(), 60, self.output)
+                if not self.alive():
+                    raise RuntimeError(f"{args[0]} exited early:\n{self.output()[-3000:]}")
+            except BaseException:
+                self.stop()
+                raise
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -53,17 +57,27 @@ class Proc:
         os.killpg(self.popen.pid, sig)
 
     def stop(self) -> None:
+        """A warm shutdown of the main process, then nothing left of its process group."""
         if self.alive():
-            self.kill(signal.SIGTERM)
+            self.popen.send_signal(signal.SIGTERM)
             try:
                 self.popen.wait(20)
             except subprocess.TimeoutExpired:
-                self.kill(signal.SIGKILL)
-                self.popen.wait(10)
+                pass
+        try:
+            self.kill(signal.SIGKILL)  # children a wrapper (make) left behind
+        except ProcessLookupError:
+            pass
+        self.popen.wait(10)
 
 
 def celery(env: dict[str, str], log: Path, *args: str, ready: str | None = "ready.") -> Proc:
     return Proc([str(BIN / "celery"), "-A", "tasks", *args], env, log, ready)
+
+
+def command(argv: list[str]) -> list[str]:
+    """A command as written in docker-compose.yml, with its program taken from this venv."""
+    return [str(BIN / argv[0]), *argv[1:]]
 
 
 def wait_for(predicate: Callable[[], object], timeout: float, describe: Callable[[], str] = str):

@@ -43,3 +43,16 @@ def test_prune_deletes_old_rows_with_their_deliveries_in_batches(
     assert deleted == {"alert_notifications": 5, "rejected_events": 1}
     assert db.scalar(select(func.count()).select_from(AlertNotification)) == 2
     assert db.scalar(select(func.count()).select_from(NotificationDelivery)) == 4
+
+
+def test_queue_depth_is_reported_per_queue(settings):
+    from alertworker.client import AlertPublisher
+    from alertworker.queues import queue_depths
+    from api import create_app
+
+    with AlertPublisher.from_settings(settings, max_batch=1) as pub:
+        pub.publish_many([{"tenant_id": "acme", "alert_type": "high_latency", "title": "t"}] * 3)
+    depths = queue_depths(settings)
+    assert depths["alerts.events"] == 3 and depths["alerts.deliver.webhook"] == 0
+    body = create_app(settings).test_client().get("/metrics").get_data(as_text=True)
+    assert 'alertworker_queue_depth{queue="alerts.events"} 3.0' in body

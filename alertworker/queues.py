@@ -1,0 +1,31 @@
+"""How many messages wait on each of alertworker's queues, asked of the broker (any transport)."""
+
+from __future__ import annotations
+
+import logging
+
+from kombu import Connection
+
+from alertworker.catalog import all_queues
+from alertworker.client import broker_transport_options
+from alertworker.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def queue_depths(settings: Settings, timeout: float = 2.0) -> dict[str, int]:
+    """Messages ready per queue (a passive declare); a queue not declared yet counts 0."""
+    options = broker_transport_options(settings.broker_url, settings.redis_key_prefix, timeout)
+    depths: dict[str, int] = {}
+    with Connection(
+        settings.broker_url, transport_options=options, connect_timeout=timeout
+    ) as conn:
+        channel = conn.channel()
+        for queue in all_queues():
+            try:
+                depths[queue] = int(channel.queue_declare(queue, passive=True).message_count)
+            except conn.channel_errors:  # AMQP: NOT_FOUND closes the channel; open another
+                depths[queue] = 0
+                channel = conn.channel()
+        channel.close()
+    return depths
