@@ -19,15 +19,18 @@ from __future__ import annotations
 
 import logging
 import random
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from alertworker import metrics
 from alertworker.channels.base import (
+    Channel,
     DeliveryError,
     Message,
     PermanentError,
@@ -46,6 +49,14 @@ CLOCK_SKEW = timedelta(seconds=2)
 MAX_ERROR_CHARS = 1000
 
 
+class Pending(NamedTuple):
+    """A delivery to enqueue; deliveries to one config's destination travel in one task."""
+
+    channel: str
+    config_id: int | None
+    delivery_id: int
+
+
 @dataclass(frozen=True)
 class Outcome:
     status: str  # delivered | failed | pending (a retry is scheduled) | not_claimed
@@ -62,36 +73,92 @@ def backoff(settings: Settings, attempt: int, retry_after: float | None = None) 
 
 
 def deliver(
-    settings: Settings, session_factory: sessionmaker, redis: Any, delivery_id: int
-) -> Outcome:
-    """Claim delivery ``delivery_id``, send it once, and write the outcome back."""
-    with session_factory() as session:
-        attempt = _claim(session, settings, delivery_id)
-        if attempt is None:
-            session.rollback()
-            return Outcome("not_claimed")
-        message, channel = _message(session, delivery_id)
-        session.commit()  # the claim is durable before anything leaves the building
+    settings: Settings, session_factory: sessionmaker, redis: Any, delivery_ids: Sequence[int]
+) -> dict[int, Outcome]:
+    """Claim deliveries (one destination's, usually), send each once, write the outcomes back.
 
-    error: DeliveryError | None = None
-    if attempt > settings.delivery_max_attempts:
-        error = PermanentError(f"gave up: claimed {attempt - 1} times without finishing")
-    elif message is None:
-        error = PermanentError("the alert config of this delivery was deleted")
-    elif (cls := get_channel(channel)) is None:
-        error = PermanentError(f"channel {channel!r} is not implemented")
-    else:
-        try:
-            cls(settings, redis).send(message)
-        except DeliveryError as exc:
-            error = exc
-        except Exception as exc:  # a bug or an unexpected library error: retry, never lose
-            log.exception("delivery %s: unexpected error from channel %s", delivery_id, channel)
-            error = RetryableError(f"unexpected {type(exc).__name__}: {exc}")
+    One transaction claims them all and one records them all. Sending stops when half the lease
+    is spent (a slow receiver): the rest are released for an immediate re-send (``retry_in`` 0).
+    """
+    with session_factory() as session:
+        _relaxed_commit(session)
+        attempts = _claim(session, settings, delivery_ids)
+        messages = _messages(session, list(attempts))
+        session.commit()  # the claims are durable before anything leaves the building
+    outcomes = {i: Outcome("not_claimed") for i in delivery_ids if i not in attempts}
+    if not attempts:
+        return outcomes
+
+    budget = time.monotonic() + settings.delivery_lease_seconds / 2
+    channels: dict[str, Channel | None] = {}
+    sent: dict[int, DeliveryError | None] = {}
+    released: list[int] = []
+    for delivery_id, attempt in attempts.items():
+        if time.monotonic() > budget:
+            released.append(delivery_id)
+            continue
+        message, channel = messages[delivery_id]
+        if channel not in channels:
+            cls = get_channel(channel)
+            channels[channel] = cls(settings, redis) if cls else None
+        sent[delivery_id] = _send(settings, channels[channel], channel, attempt, message)
 
     with session_factory() as session:
-        outcome = _record(session, settings, delivery_id, attempt, error, message)
+        _relaxed_commit(session)
+        for delivery_id, error in sent.items():
+            outcome = _record(
+                session, settings, delivery_id, attempts[delivery_id], error,
+                messages[delivery_id][0],
+            )  # fmt: skip
+            outcomes[delivery_id] = outcome
+        if released:
+            session.execute(
+                update(D)
+                .where(D.id.in_(released), D.status == "sending")
+                .values(
+                    status="pending",  # never sent: give the attempt back
+                    attempts=D.attempts - 1,
+                    lease_expires_at=utcnow() + _lease(settings),
+                )
+                .execution_options(synchronize_session=False)
+            )
+            outcomes.update({i: Outcome("pending", 0.0) for i in released})
         session.commit()
+    for delivery_id, error in sent.items():
+        _observe(
+            delivery_id, attempts[delivery_id], error, outcomes[delivery_id], *messages[delivery_id]
+        )
+    return outcomes
+
+
+def _send(
+    settings: Settings, sender: Channel | None, channel: str, attempt: int, message: Message | None
+) -> DeliveryError | None:
+    """One attempt; the error to record, or None. Never raises."""
+    if attempt > settings.delivery_max_attempts:
+        return PermanentError(f"gave up: claimed {attempt - 1} times without finishing")
+    if message is None:
+        return PermanentError("the alert config of this delivery was deleted")
+    if sender is None:
+        return PermanentError(f"channel {channel!r} is not implemented")
+    try:
+        sender.send(message)
+    except DeliveryError as exc:
+        return exc
+    except Exception as exc:  # a bug or an unexpected library error: retry, never lose
+        log.exception("delivery %s: unexpected error from channel %s", message.delivery_id, channel)
+        return RetryableError(f"unexpected {type(exc).__name__}: {exc}")
+    return None
+
+
+def _observe(
+    delivery_id: int,
+    attempt: int,
+    error: DeliveryError | None,
+    outcome: Outcome,
+    message: Message | None,
+    channel: str,
+) -> None:
     metrics.DELIVERY_ATTEMPTS.labels(channel=channel, outcome=outcome.status).inc()
     if outcome.status in ("delivered", "failed"):
         metrics.DELIVERIES_FINISHED.labels(channel=channel, status=outcome.status).inc()
@@ -107,12 +174,16 @@ def deliver(
         f" ({_scrub(str(error), message)})" if error else "",
         extra={"delivery_id": delivery_id, "event_id": message.event_id if message else None},
     )
-    return outcome
 
 
-def due(
-    settings: Settings, session_factory: sessionmaker, limit: int = 1000
-) -> list[tuple[str, int]]:
+def _relaxed_commit(session: Session) -> None:
+    """Delivery bookkeeping may lose its last commits in a Postgres crash: that costs a repeated
+    send under the same Idempotency-Key, never a lost delivery, so skip the fsync wait."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+
+
+def due(settings: Settings, session_factory: sessionmaker, limit: int = 1000) -> list[Pending]:
     """Deliveries to (re-)enqueue (due retries, lost messages, expired leases), marked enqueued."""
     now = utcnow()
     picked = (
@@ -127,23 +198,33 @@ def due(
         .with_for_update(skip_locked=True)
     )
     with session_factory() as session:
-        rows = session.execute(
+        ids = session.scalars(
             update(D)
             .where(D.id.in_(picked.scalar_subquery()))
             .values(status="pending", lease_expires_at=now + _lease(settings))
-            .returning(D.channel, D.id)
+            .returning(D.id)
             .execution_options(synchronize_session=False)
         ).all()
         session.commit()
-    return [(channel, delivery_id) for channel, delivery_id in rows]
+        rows = (
+            session.execute(
+                select(D.channel, AlertNotification.config_id, D.id)
+                .join(AlertNotification, D.notification_id == AlertNotification.id)
+                .where(D.id.in_(ids))
+                .order_by(D.id)
+            ).all()
+            if ids
+            else []
+        )
+    return [Pending(*row) for row in rows]
 
 
 def _lease(settings: Settings) -> timedelta:
     return timedelta(seconds=settings.delivery_lease_seconds)
 
 
-def _claim(session: Session, settings: Settings, delivery_id: int) -> int | None:
-    """Take the row for one attempt; returns the attempt number, or None if not claimable."""
+def _claim(session: Session, settings: Settings, delivery_ids: Sequence[int]) -> dict[int, int]:
+    """Take the claimable rows for one attempt each: {delivery id: attempt number}."""
     now = utcnow()
     claimable = or_(
         and_(
@@ -152,46 +233,54 @@ def _claim(session: Session, settings: Settings, delivery_id: int) -> int | None
         ),
         and_(D.status == "sending", D.lease_expires_at < now),
     )
-    return session.execute(
+    rows = session.execute(
         update(D)
-        .where(D.id == delivery_id, claimable)
+        .where(D.id.in_(delivery_ids), claimable)
         .values(status="sending", attempts=D.attempts + 1, lease_expires_at=now + _lease(settings))
-        .returning(D.attempts)
+        .returning(D.id, D.attempts)
         .execution_options(synchronize_session=False)
-    ).scalar()
+    )
+    claimed = dict(rows.all())
+    return {i: claimed[i] for i in delivery_ids if i in claimed}  # in the order asked
 
 
-def _message(session: Session, delivery_id: int) -> tuple[Message | None, str]:
-    row = session.execute(
+def _messages(session: Session, delivery_ids: list[int]) -> dict[int, tuple[Message | None, str]]:
+    """What each channel needs to send, by delivery id (None when the config was deleted)."""
+    rows = session.execute(
         select(D, AlertNotification, AlertConfig, Tenant.slug)
         .join(AlertNotification, D.notification_id == AlertNotification.id)
         .join(Tenant, Tenant.id == D.tenant_id)
         .outerjoin(AlertConfig, AlertConfig.id == AlertNotification.config_id)
-        .where(D.id == delivery_id)
-    ).one()
-    d, n, config, slug = row
-    if config is None:
-        return None, d.channel
-    message = Message(
-        delivery_id=d.id,
-        notification_id=n.id,
-        event_id=n.event_id,
-        tenant_id=slug,
-        config_id=config.id,
-        config_name=config.name,
-        alert_type=n.alert_type,
-        severity=n.severity,
-        title=n.title,
-        message=n.message,
-        context=dict(n.context),
-        occurred_at=n.occurred_at,
-        triggered_at=n.triggered_at,
-        occurrence_count=n.occurrence_count,
-        suppressed_since_last=n.suppressed_since_last,
-        is_test=n.is_test,
-        channel_config=dict(config.channel_config.get(d.channel) or {}),
+        .where(D.id.in_(delivery_ids))
     )
-    return message, d.channel
+    messages: dict[int, tuple[Message | None, str]] = {}
+    for d, n, config, slug in rows:
+        if config is None:
+            messages[d.id] = (None, d.channel)
+            continue
+        messages[d.id] = (
+            Message(
+                delivery_id=d.id,
+                notification_id=n.id,
+                event_id=n.event_id,
+                tenant_id=slug,
+                config_id=config.id,
+                config_name=config.name,
+                alert_type=n.alert_type,
+                severity=n.severity,
+                title=n.title,
+                message=n.message,
+                context=dict(n.context),
+                occurred_at=n.occurred_at,
+                triggered_at=n.triggered_at,
+                occurrence_count=n.occurrence_count,
+                suppressed_since_last=n.suppressed_since_last,
+                is_test=n.is_test,
+                channel_config=dict(config.channel_config.get(d.channel) or {}),
+            ),
+            d.channel,
+        )
+    return messages
 
 
 def _record(

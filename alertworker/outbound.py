@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import socket
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -183,32 +184,59 @@ def post_json(url: str, body: bytes, headers: dict[str, str], settings: Settings
     raise RetryableError(f"{what}: {target.host} port {target.port}")
 
 
+_pools: dict[tuple[object, ...], urllib3.HTTPConnectionPool] = {}
+_pools_lock = threading.Lock()
+MAX_POOLS = 256
+
+
+def _pool(address: IPAddress, target: Target, settings: Settings) -> urllib3.HTTPConnectionPool:
+    """A keep-alive pool to one vetted address (kept per process; connections are reused)."""
+    ca_certs = os.environ.get("SSL_CERT_FILE") or certifi.where()
+    key = (target.scheme, str(address), target.port, target.host, settings.http_timeout_seconds,
+           ca_certs)  # fmt: skip
+    with _pools_lock:
+        pool = _pools.get(key)
+        if pool is not None:
+            return pool
+        if len(_pools) >= MAX_POOLS:
+            for old in _pools.values():
+                old.close()
+            _pools.clear()
+        timeout = urllib3.Timeout(
+            connect=settings.http_timeout_seconds, read=settings.http_timeout_seconds
+        )
+        common = {"port": target.port, "timeout": timeout, "retries": False, "maxsize": 4}
+        if target.scheme == "https":
+            pool = urllib3.HTTPSConnectionPool(
+                str(address), **common, cert_reqs="CERT_REQUIRED", ca_certs=ca_certs,
+                server_hostname=target.host, assert_hostname=target.host,
+            )  # fmt: skip
+        else:
+            pool = urllib3.HTTPConnectionPool(str(address), **common)
+        _pools[key] = pool
+        return pool
+
+
 def _post_to(
     address: IPAddress, target: Target, body: bytes, headers: dict[str, str], settings: Settings
 ) -> Response:
-    timeout = urllib3.Timeout(
-        connect=settings.http_timeout_seconds, read=settings.http_timeout_seconds
-    )
-    common = {"port": target.port, "timeout": timeout, "retries": False, "maxsize": 1}
-    if target.scheme == "https":
-        pool: urllib3.HTTPConnectionPool = urllib3.HTTPSConnectionPool(
-            str(address), **common, cert_reqs="CERT_REQUIRED",
-            ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
-            server_hostname=target.host, assert_hostname=target.host,
-        )  # fmt: skip
-    else:
-        pool = urllib3.HTTPConnectionPool(str(address), **common)
+    pool = _pool(address, target, settings)
     try:
         resp = pool.urlopen(
             "POST", target.path, body=body, headers=headers, redirect=False,
             preload_content=False, assert_same_host=False,
         )  # fmt: skip
+        data = b""
         try:
-            data = resp.read(MAX_RESPONSE_BYTES)
+            data = resp.read(MAX_RESPONSE_BYTES + 1)
         finally:
-            resp.close()
+            if len(data) <= MAX_RESPONSE_BYTES and resp.length_remaining in (0, None):
+                resp.release_conn()  # read to the end: the connection can be reused
+            else:
+                resp.close()
         log.debug("POST %s:%s via %s: HTTP %s", target.host, target.port, address, resp.status)
-        return Response(resp.status, resp.headers, data.decode("utf-8", "replace"))
+        text = data[:MAX_RESPONSE_BYTES].decode("utf-8", "replace")
+        return Response(resp.status, resp.headers, text)
     except ConnectTimeoutError:
         raise
     except (urllib3.exceptions.TimeoutError, TimeoutError):
@@ -217,8 +245,6 @@ def _post_to(
         raise RetryableError(f"request to {target.host} failed ({type(exc).__name__})") from None
     except ValueError:  # e.g. http.client refusing a header value with CR/LF
         raise PermanentError(f"request to {target.host} rejected: invalid header") from None
-    finally:
-        pool.close()
 
 
 def parse_retry_after(value: str | None) -> float | None:

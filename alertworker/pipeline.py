@@ -35,6 +35,7 @@ from alertworker import metrics, stream
 from alertworker.conditions import evaluate
 from alertworker.config_cache import ConfigCache, ConfigView
 from alertworker.db import dialect_insert, utcnow
+from alertworker.deliveries import Pending
 from alertworker.models import (
     AlertNotification,
     AlertThrottle,
@@ -58,7 +59,7 @@ class BatchResult:
     received: int = 0
     rejected: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
-    deliveries: list[tuple[str, int]] = field(default_factory=list)  # (channel, delivery id)
+    deliveries: list[Pending] = field(default_factory=list)  # to enqueue after the commit
     notification_ids: list[int] = field(default_factory=list)
 
 
@@ -277,13 +278,18 @@ class Pipeline:
         result.outcomes["notified"] += len(created)
         result.outcomes["duplicate"] += len(notify) - len(created)
         if delivery_rows:
+            config_of = {nid: g.config.id for g, nid in created}
             inserted = session.execute(
                 NotificationDelivery.__table__.insert().returning(
-                    NotificationDelivery.id, NotificationDelivery.channel
+                    NotificationDelivery.id,
+                    NotificationDelivery.channel,
+                    NotificationDelivery.notification_id,
                 ),
                 delivery_rows,
             )
-            result.deliveries = [(ch, did) for did, ch in inserted if ch != "in_app"]
+            result.deliveries = [
+                Pending(ch, config_of[nid], did) for did, ch, nid in inserted if ch != "in_app"
+            ]
 
         self._fold(session, [g for g, _ in suppressed if g.config.group_similar])
         self._summarise(session, notify, suppressed, now)

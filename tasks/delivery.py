@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
@@ -9,20 +10,35 @@ from celery.utils.log import get_task_logger
 
 from alertworker import deliveries
 from alertworker.catalog import EXTERNAL_CHANNELS, delivery_task
+from alertworker.deliveries import Pending
 from tasks.app import app, runtime
 
 log = get_task_logger(__name__)
 
+MAX_BATCH = 50  # deliveries per task: one claim and one record transaction for all of them
 
-def _deliver(self: Any, delivery_id: Any = None, *_: Any, **__: Any) -> str:
-    if isinstance(delivery_id, bool) or not isinstance(delivery_id, int):
-        log.warning("ignored %s with delivery id %r", self.name, delivery_id)
-        return "invalid"
+
+def _deliver(self: Any, delivery_ids: Any = None, *_: Any, **__: Any) -> dict[str, int]:
+    """Deliver one id or a list of ids (one destination's); re-send short retries later."""
+    ids = [delivery_ids] if isinstance(delivery_ids, int) else delivery_ids
+    if not isinstance(ids, list) or not all(_is_id(i) for i in ids) or not ids:
+        log.warning("ignored %s with delivery ids %r", self.name, delivery_ids)
+        return {}
     rt = runtime()
-    outcome = deliveries.deliver(rt.settings, rt.session_factory, rt.redis, delivery_id)
-    if outcome.retry_in is not None:
-        self.apply_async((delivery_id,), countdown=outcome.retry_in)
-    return outcome.status
+    outcomes = deliveries.deliver(rt.settings, rt.session_factory, rt.redis, ids[:MAX_BATCH])
+    retries: dict[float, list[int]] = {}
+    for delivery_id, outcome in outcomes.items():
+        if outcome.retry_in is not None:
+            retries.setdefault(round(outcome.retry_in, 1), []).append(delivery_id)
+    for countdown, retry_ids in retries.items():
+        self.apply_async((retry_ids,), countdown=countdown)
+    if len(ids) > MAX_BATCH:
+        self.apply_async((ids[MAX_BATCH:],))
+    return dict(Counter(o.status for o in outcomes.values()))
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 DELIVERY_TASKS = {
@@ -31,14 +47,23 @@ DELIVERY_TASKS = {
 }
 
 
-def enqueue_deliveries(pending: Iterable[tuple[str, int]]) -> None:
-    """Send one delivery task per (channel, id), over one producer; the sweeper covers failures."""
-    pending = list(pending)
-    if not pending:
+def enqueue_deliveries(pending: Iterable[Pending]) -> None:
+    """One task per destination (channel, config) and MAX_BATCH ids, over one producer.
+
+    If the broker refuses, the rows stay pending and the sweeper enqueues them once their
+    lease expires.
+    """
+    groups: dict[tuple[str, int | None], list[int]] = {}
+    for channel, config_id, delivery_id in pending:
+        groups.setdefault((channel, config_id), []).append(delivery_id)
+    if not groups:
         return
     try:
         with app.producer_or_acquire() as producer:
-            for channel, delivery_id in pending:
-                DELIVERY_TASKS[channel].apply_async((delivery_id,), producer=producer)
+            for (channel, _), ids in groups.items():
+                for i in range(0, len(ids), MAX_BATCH):
+                    batch = ids[i : i + MAX_BATCH]
+                    DELIVERY_TASKS[channel].apply_async((batch,), producer=producer)
     except Exception as exc:
-        log.warning("could not enqueue %d deliveries, the sweeper will: %s", len(pending), exc)
+        count = sum(map(len, groups.values()))
+        log.warning("could not enqueue %d deliveries, the sweeper will: %s", count, exc)

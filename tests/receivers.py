@@ -72,6 +72,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds to wait before answering
     redirect: str | None = None  # Location header
+    keep_alive: bool = False  # leave the connection open for the next request
 
 
 @dataclass
@@ -81,6 +82,7 @@ class Request:
     headers: Any  # http.client.HTTPMessage: case-insensitive
     body: bytes
     at: float  # time.monotonic() on arrival
+    client: tuple[str, int] = ("", 0)  # the client's address: one per connection
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -90,7 +92,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         receiver = self.server.receiver
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        request = Request(self.command, self.path, self.headers, body, time.monotonic())
+        request = Request(
+            self.command, self.path, self.headers, body, time.monotonic(), self.client_address
+        )
         receiver.requests.append(request)
         reply = receiver.replies.pop(0) if receiver.replies else receiver.default
         if reply.delay and receiver.stopping.wait(reply.delay):
@@ -102,7 +106,8 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in reply.headers.items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(data)))
-        self.send_header("Connection", "close")
+        if not reply.keep_alive:
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(data)
 

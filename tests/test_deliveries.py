@@ -27,7 +27,7 @@ def delivery_id(settings, session_factory, redis_client, make_tenant, make_confi
             }
         ]
     )
-    [(channel, did)] = result.deliveries
+    [(_, _, did)] = result.deliveries
     return did
 
 
@@ -44,20 +44,22 @@ def row(session_factory, did):
 
 def test_a_claim_is_exclusive_until_its_lease_expires(settings, session_factory, delivery_id):
     with session_factory() as s:
-        assert deliveries._claim(s, settings, delivery_id) == 1
+        assert deliveries._claim(s, settings, [delivery_id]) == {delivery_id: 1}
         s.commit()
     with session_factory() as s:
-        assert deliveries._claim(s, settings, delivery_id) is None
+        assert deliveries._claim(s, settings, [delivery_id]) == {}
     set_row(session_factory, delivery_id, lease_expires_at=utcnow() - timedelta(seconds=1))
     with session_factory() as s:
-        assert deliveries._claim(s, settings, delivery_id) == 2
+        assert deliveries._claim(s, settings, [delivery_id]) == {delivery_id: 2}
 
 
 def test_a_channel_without_an_implementation_fails_with_the_reason(
     settings, session_factory, redis_client, delivery_id
 ):
     set_row(session_factory, delivery_id, channel="in_app")
-    outcome = deliveries.deliver(settings, session_factory, redis_client, delivery_id)
+    outcome = deliveries.deliver(settings, session_factory, redis_client, [delivery_id])[
+        delivery_id
+    ]
     r = row(session_factory, delivery_id)
     assert outcome.status == r.status == "failed"
     assert "not implemented" in r.last_error and r.attempts == 1
@@ -66,7 +68,9 @@ def test_a_channel_without_an_implementation_fails_with_the_reason(
 def test_a_delivered_row_is_never_sent_again(settings, session_factory, redis_client, delivery_id):
     set_row(session_factory, delivery_id, status="delivered")
     assert (
-        deliveries.deliver(settings, session_factory, redis_client, delivery_id).status
+        deliveries.deliver(settings, session_factory, redis_client, [delivery_id])[
+            delivery_id
+        ].status
         == "not_claimed"
     )
     assert row(session_factory, delivery_id).attempts == 0
@@ -82,7 +86,7 @@ def test_work_that_keeps_dying_is_parked_after_max_attempts(
         status="sending",
         lease_expires_at=utcnow() - timedelta(seconds=1),
     )
-    deliveries.deliver(settings, session_factory, redis_client, delivery_id)
+    deliveries.deliver(settings, session_factory, redis_client, [delivery_id])[delivery_id]
     r = row(session_factory, delivery_id)
     assert r.status == "failed" and "gave up" in r.last_error
 
@@ -117,7 +121,7 @@ def test_the_sweeper_picks_lost_due_and_stuck_rows_only(settings, session_factor
             ids[d.id] = name
         s.execute(update(D).where(D.id == delivery_id).values(status="delivered"))
         s.commit()
-    picked = {ids[did] for _, did in deliveries.due(settings, session_factory)}
+    picked = {ids[did] for _, _, did in deliveries.due(settings, session_factory)}
     assert picked == {"lost", "stuck", "due retry"}
     assert deliveries.due(settings, session_factory) == []  # marked as enqueued
     with session_factory() as s:

@@ -33,14 +33,16 @@ def make_delivery(settings, session_factory, redis_client, make_tenant, make_con
             }
         ]
     )
-    return result.deliveries[0][1]
+    return result.deliveries[0].delivery_id
 
 
 def drive(settings, session_factory, redis_client, delivery_id, limit=10):
     """Run the delivery task as a worker would, following its short retries; the outcomes."""
     outcomes = []
     for _ in range(limit):
-        outcome = deliveries.deliver(settings, session_factory, redis_client, delivery_id)
+        outcome = deliveries.deliver(settings, session_factory, redis_client, [delivery_id])[
+            delivery_id
+        ]
         outcomes.append(outcome)
         if outcome.retry_in is None:
             break
@@ -146,7 +148,7 @@ def test_a_long_retry_waits_on_the_row_for_the_sweeper(
     with session_factory() as s:
         s.execute(update(D).where(D.id == did).values(next_attempt_at=utcnow()))
         s.commit()
-    assert deliveries.due(settings, session_factory) == [("webhook", did)]
+    assert [p.delivery_id for p in deliveries.due(settings, session_factory)] == [did]
     drive(settings, session_factory, redis_client, did)
     assert load(session_factory, did).status == "delivered" and len(http_receiver.requests) == 2
 
@@ -157,8 +159,8 @@ def test_the_same_delivery_task_run_twice_sends_once(
     did = make_delivery(
         settings, session_factory, redis_client, make_tenant, make_config, http_receiver.url()
     )
-    first = deliveries.deliver(settings, session_factory, redis_client, did)
-    second = deliveries.deliver(settings, session_factory, redis_client, did)
+    first = deliveries.deliver(settings, session_factory, redis_client, [did])[did]
+    second = deliveries.deliver(settings, session_factory, redis_client, [did])[did]
     assert (first.status, second.status) == ("delivered", "not_claimed")
     assert len(http_receiver.requests) == 1
     assert http_receiver.requests[0].headers["Idempotency-Key"] == str(did)
@@ -227,3 +229,53 @@ def test_a_real_worker_delivers_to_all_three_receivers(
     assert sorted(r.path for r in http_receiver.requests) == ["/hook", "/slack"]
     assert smtp_receiver.messages[0].rcpt_tos == ["oncall@example.com"]
     assert "[WARNING] p95 above 5 s" in smtp_receiver.messages[0].email["Subject"]
+
+
+def _deliveries_for(settings, session_factory, redis_client, make_tenant, make_config, url, n):
+    make_config(
+        make_tenant("acme"),
+        channels=["webhook"],
+        cooldown_minutes=0,
+        channel_config={"webhook": {"url": url}},
+    )
+    result = Pipeline(settings, session_factory, redis_client).process(
+        [
+            {
+                "tenant_id": "acme",
+                "alert_type": "high_latency",
+                "title": f"slow {i}",
+                "context": {"provider_name": f"p{i}", "latency_ms": 9000},
+            }
+            for i in range(n)
+        ]
+    )
+    assert {p.config_id for p in result.deliveries} == {result.deliveries[0].config_id}
+    return [p.delivery_id for p in result.deliveries]
+
+
+def test_one_destinations_deliveries_go_in_one_batch(
+    settings, session_factory, redis_client, make_tenant, make_config, http_receiver
+):
+    ids = _deliveries_for(
+        settings, session_factory, redis_client, make_tenant, make_config, http_receiver.url(), 5
+    )
+    http_receiver.replies[:] = [Reply(200), Reply(503)]
+    outcomes = deliveries.deliver(settings, session_factory, redis_client, ids + ids[:1])
+    assert [outcomes[i].status for i in ids] == ["delivered", "pending"] + ["delivered"] * 3
+    assert len(http_receiver.requests) == 5
+    assert [load(session_factory, i).attempts for i in ids] == [1] * 5
+
+
+def test_a_slow_receiver_releases_the_rest_of_the_batch_within_the_lease(
+    settings, session_factory, redis_client, make_tenant, make_config, http_receiver
+):
+    settings = settings.replace(delivery_lease_seconds=5)  # sending stops after 2.5 s
+    http_receiver.default = Reply(200, delay=1.5)
+    ids = _deliveries_for(
+        settings, session_factory, redis_client, make_tenant, make_config, http_receiver.url(), 3
+    )
+    outcomes = deliveries.deliver(settings, session_factory, redis_client, ids)
+    assert [outcomes[i].status for i in ids] == ["delivered", "delivered", "pending"]
+    assert outcomes[ids[2]].retry_in == 0.0
+    released = load(session_factory, ids[2])
+    assert (released.status, released.attempts) == ("pending", 0)

@@ -212,3 +212,12 @@ def test_parse_retry_after_http_date():
     when = format_datetime(datetime.now(UTC) + timedelta(seconds=90), usegmt=True)
     assert 85 <= parse_retry_after(when) <= 90
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+
+
+def test_consecutive_posts_reuse_one_connection(settings, http_receiver):
+    from tests.receivers import Reply
+
+    http_receiver.default = Reply(200, keep_alive=True)
+    for _ in range(3):
+        assert post_json(http_receiver.url(), b"{}", {}, settings).status == 200
+    assert len({r.client for r in http_receiver.requests}) == 1

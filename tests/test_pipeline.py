@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from alertworker.db import utcnow
+from alertworker.deliveries import Pending
 from alertworker.models import (
     AlertConfig,
     AlertNotification,
@@ -76,7 +77,7 @@ def test_an_event_becomes_a_notification_with_one_delivery_per_channel(
     deliveries = {d.channel: d for d in n.deliveries}
     assert deliveries["in_app"].status == "delivered" and deliveries["in_app"].delivered_at
     assert deliveries["webhook"].status == "pending" and deliveries["webhook"].lease_expires_at
-    assert result.deliveries == [("webhook", deliveries["webhook"].id)]
+    assert result.deliveries == [Pending("webhook", config.id, deliveries["webhook"].id)]
     assert result.outcomes["notified"] == 1
 
 
