@@ -1,0 +1,54 @@
+"""Marshmallow schemas: the one validation layer, shared by the API, the publisher and the worker.
+
+``events``: the wire format of SPEC §3. ``configs``: alert configs and per-type conditions
+(§4), with secret masking. ``resources``: notifications, queries, preferences and the API's
+small replies. Import from here.
+"""
+
+from alertworker.schemas.configs import (
+    CONDITION_SCHEMAS,
+    MASK,
+    MAX_ID,
+    ChannelConfigSchema,
+    ConfigOutSchema,
+    ConfigQuerySchema,
+    ConfigSchema,
+    EmailChannelSchema,
+    SlackChannelSchema,
+    WebhookChannelSchema,
+    check_config,
+    is_masked,
+    mask_channel_config,
+    mask_url,
+)
+from alertworker.schemas.events import (
+    MAX_CONTEXT_BYTES,
+    SLUG,
+    EventSchema,
+    PublicEventSchema,
+    event_to_wire,
+)
+from alertworker.schemas.resources import (
+    AlertTestAcceptedSchema,
+    AlertTestQuerySchema,
+    CountSchema,
+    DeliverySchema,
+    ErrorSchema,
+    EventsAcceptedSchema,
+    NotificationDetailSchema,
+    NotificationPageSchema,
+    NotificationQuerySchema,
+    NotificationSchema,
+    PreferencesSchema,
+    QuietHoursSchema,
+)
+
+__all__ = [
+    "CONDITION_SCHEMAS", "MASK", "MAX_CONTEXT_BYTES", "MAX_ID", "SLUG", "AlertTestAcceptedSchema",
+    "AlertTestQuerySchema", "ChannelConfigSchema", "ConfigOutSchema", "ConfigQuerySchema",
+    "ConfigSchema", "CountSchema", "DeliverySchema", "EmailChannelSchema", "ErrorSchema",
+    "EventSchema", "EventsAcceptedSchema", "NotificationDetailSchema", "NotificationPageSchema",
+    "NotificationQuerySchema", "NotificationSchema", "PreferencesSchema", "PublicEventSchema",
+    "QuietHoursSchema", "SlackChannelSchema", "WebhookChannelSchema", "check_config",
+    "event_to_wire", "is_masked", "mask_channel_config", "mask_url",
+]  # fmt: skip

@@ -1,0 +1,265 @@
+"""Alert configs (SPEC §4) as the API reads and writes them, and the per-type conditions.
+
+Unknown keys are rejected, naming the key. Secrets (slack.webhook_url, webhook header values,
+webhook.secret) are write-only: responses carry ``mask_channel_config``'s masks, and a masked
+value sent back means "keep the stored one" (``configs.restore_secrets`` swaps it back).
+URLs are checked by ``outbound.check_url``.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+from urllib.parse import urlsplit
+
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates_schema,
+)
+
+from alertworker.catalog import ALERT_TYPES, CHANNELS, SEVERITIES
+
+# --- conditions (SPEC §4) -------------------------------------------------------------------
+
+
+class _Conditions(Schema):
+    class Meta:
+        unknown = RAISE
+
+    provider_names = fields.List(
+        fields.String(validate=validate.Length(1, 200)), validate=validate.Length(1, 100)
+    )
+
+
+class _CircuitBreakerOpened(_Conditions):
+    min_consecutive_failures = fields.Integer(strict=True, validate=validate.Range(min=1))
+
+
+class _Ratio(_Conditions):
+    threshold = fields.Float(
+        allow_nan=False, validate=validate.Range(0, 1, min_inclusive=False, max_inclusive=True)
+    )
+
+
+class _HighErrorRate(_Conditions):
+    error_rate = fields.Float(allow_nan=False, validate=validate.Range(0, 1))
+    min_requests = fields.Integer(strict=True, validate=validate.Range(min=0))
+
+
+class _HighLatency(_Conditions):
+    latency_ms = fields.Float(allow_nan=False, validate=validate.Range(0, min_inclusive=False))
+
+
+CONDITION_SCHEMAS: dict[str, Schema] = {alert_type: _Conditions() for alert_type in ALERT_TYPES} | {
+    "circuit_breaker_opened": _CircuitBreakerOpened(),
+    "cost_limit_warning": _Ratio(),
+    "rate_limit_warning": _Ratio(),
+    "high_error_rate": _HighErrorRate(),
+    "high_latency": _HighLatency(),
+}
+
+
+# --- alert configs ---------------------------------------------------------------------------
+
+MAX_ID = 2**31 - 1
+MASK = "****"
+_HEADER_NAME = validate.Regexp(
+    r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$", error="must be an HTTP header name"
+)
+_NO_CRLF = validate.Regexp(r"^[^\r\n\x00]*$", error="must not contain CR, LF or NUL")
+_RESERVED_HEADERS = {
+    "host",
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "connection",
+    "idempotency-key",
+}
+_URL = validate.URL(schemes={"http", "https"}, require_tld=False, error="must be an http(s) URL")
+
+
+def is_masked(value: Any) -> bool:
+    return isinstance(value, str) and value.endswith(MASK)
+
+
+def mask_url(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}/…{MASK}"
+
+
+def mask_channel_config(channel_config: dict[str, Any] | None) -> dict[str, Any]:
+    """A copy of a config's ``channel_config`` with every secret masked."""
+    masked = copy.deepcopy(channel_config or {})
+    if (slack := masked.get("slack")) and slack.get("webhook_url"):
+        slack["webhook_url"] = mask_url(slack["webhook_url"])
+    if hook := masked.get("webhook"):
+        hook["headers"] = {name: MASK for name in hook.get("headers") or {}}
+        if hook.get("secret"):
+            hook["secret"] = MASK
+    return masked
+
+
+class _HttpURL(fields.String):
+    """An absolute http(s) URL without credentials; with ``secret``, a masked value passes as is."""
+
+    def __init__(self, *, secret: bool = False, **kwargs: Any) -> None:
+        super().__init__(validate=validate.Length(1, 2048), **kwargs)
+        self.secret = secret
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        value = super()._deserialize(value, attr, data, **kwargs)
+        if self.secret and is_masked(value):
+            return value
+        _URL(value)
+        if "@" in urlsplit(value).netloc:
+            raise ValidationError("must not contain credentials")
+        return value
+
+
+def _header_names(headers: dict[str, str]) -> None:
+    for name in headers:
+        if name.lower() in _RESERVED_HEADERS or name.lower().startswith("x-alertworker-"):
+            raise ValidationError(f"header {name!r} is set by alertworker and cannot be overridden")
+
+
+class _Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class EmailChannelSchema(_Strict):
+    recipients = fields.List(
+        fields.Email(validate=validate.Length(max=320)),
+        required=True,
+        validate=validate.Length(1, 50),
+    )
+
+
+class SlackChannelSchema(_Strict):
+    webhook_url = _HttpURL(secret=True, required=True)
+    channel = fields.String(validate=[validate.Length(1, 80), _NO_CRLF])
+
+
+class WebhookChannelSchema(_Strict):
+    url = _HttpURL(required=True)
+    headers = fields.Dict(
+        keys=fields.String(validate=_HEADER_NAME),
+        values=fields.String(validate=[validate.Length(max=4096), _NO_CRLF]),
+        load_default=dict,
+        validate=[validate.Length(max=20), _header_names],
+    )
+    secret = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 512))
+
+
+class ChannelConfigSchema(_Strict):
+    email = fields.Nested(EmailChannelSchema)
+    slack = fields.Nested(SlackChannelSchema)
+    webhook = fields.Nested(WebhookChannelSchema)
+
+
+def check_config(data: dict[str, Any]) -> dict[str, Any]:
+    """Rules across a whole config's fields: conditions per type, channel_config per channel."""
+    errors: dict[str, Any] = {}
+    try:
+        conditions = data.get("conditions") or {}
+        data["conditions"] = CONDITION_SCHEMAS[data["alert_type"]].load(conditions)
+    except ValidationError as exc:
+        errors["conditions"] = exc.messages
+    try:  # again in full: a PATCH loads its channel_config partially
+        present = ChannelConfigSchema().load(data.get("channel_config") or {}, partial=False)
+        missing = {
+            ch: ["required when the channel is selected"]
+            for ch in data["channels"]
+            if ch != "in_app" and ch not in present
+        }
+        if missing:
+            errors["channel_config"] = missing
+        data["channel_config"] = present
+    except ValidationError as exc:
+        errors["channel_config"] = exc.messages
+    if errors:
+        raise ValidationError(errors)
+    return data
+
+
+class ConfigSchema(_Strict):
+    """An alert config (SPEC §4). ``ConfigSchema(settings=s)`` checks URLs against ``s``."""
+
+    def __init__(self, *, settings: Any = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.settings = settings
+
+    id = fields.Integer(dump_only=True)
+    name = fields.String(required=True, validate=validate.Length(1, 200))
+    description = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(max=2000)
+    )
+    alert_type = fields.String(required=True, validate=validate.OneOf(list(ALERT_TYPES)))
+    severity = fields.String(validate=validate.OneOf(SEVERITIES))
+    is_active = fields.Boolean(load_default=True)
+    channels = fields.List(
+        fields.String(validate=validate.OneOf(CHANNELS)),
+        required=True,
+        validate=validate.Length(1, 4),
+    )
+    channel_config = fields.Nested(ChannelConfigSchema, load_default=dict)
+    cooldown_minutes = fields.Integer(
+        strict=True, load_default=15, validate=validate.Range(0, 10080)
+    )
+    max_alerts_per_hour = fields.Integer(
+        strict=True, load_default=10, validate=validate.Range(1, 10000)
+    )
+    group_similar = fields.Boolean(load_default=True)
+    group_by = fields.List(
+        fields.String(validate=validate.Length(1, 100)),
+        load_default=lambda: ["provider_name"],
+        validate=validate.Length(max=10),
+    )
+    conditions = fields.Dict(keys=fields.String(), load_default=dict)
+    created_at = fields.DateTime(dump_only=True)
+    updated_at = fields.DateTime(dump_only=True)
+
+    @validates_schema(skip_on_field_errors=True)
+    def _whole(self, data: dict[str, Any], partial: Any = False, **_: Any) -> None:
+        if "channels" in data:
+            data["channels"] = list(dict.fromkeys(data["channels"]))
+        if not partial:
+            check_config(data)
+        self._check_urls(data.get("channel_config") or {})
+
+    def _check_urls(self, channel_config: dict[str, Any]) -> None:
+        from alertworker.outbound import UnsafeURLError, check_url
+
+        errors: dict[str, Any] = {}
+        for channel, key in (("slack", "webhook_url"), ("webhook", "url")):
+            url = (channel_config.get(channel) or {}).get(key)
+            if not url or (channel == "slack" and is_masked(url)) or self.settings is None:
+                continue
+            try:
+                check_url(url, self.settings)
+            except UnsafeURLError as exc:
+                errors[channel] = {key: [str(exc).replace(url, mask_url(url))]}
+        if errors:
+            raise ValidationError({"channel_config": errors})
+
+    @post_load
+    def _severity(self, data: dict[str, Any], partial: Any = False, **_: Any) -> dict[str, Any]:
+        if not partial and data.get("severity") is None:
+            data["severity"] = ALERT_TYPES[data["alert_type"]]
+        return data
+
+
+class ConfigOutSchema(ConfigSchema):
+    """A config as responses show it: secrets masked."""
+
+    channel_config = fields.Function(lambda c: mask_channel_config(c.channel_config))
+
+
+class ConfigQuerySchema(_Strict):
+    alert_type = fields.String(validate=validate.OneOf(list(ALERT_TYPES)))
+    is_active = fields.Boolean()

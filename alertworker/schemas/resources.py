@@ -1,0 +1,155 @@
+"""The API's other shapes: notifications and deliveries, queries, preferences, small replies."""
+
+from __future__ import annotations
+
+import functools
+import zoneinfo
+from datetime import UTC
+from typing import Any
+
+from marshmallow import (
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates_schema,
+)
+
+from alertworker.catalog import ALERT_TYPES, SEVERITIES
+from alertworker.schemas.configs import MAX_ID, _Strict
+
+
+class DeliverySchema(Schema):
+    id = fields.Integer()
+    channel = fields.String()
+    status = fields.String()
+    attempts = fields.Integer()
+    last_error = fields.String(allow_none=True)
+    last_status_code = fields.Integer(allow_none=True)
+    next_attempt_at = fields.DateTime(allow_none=True)
+    delivered_at = fields.DateTime(allow_none=True)
+    updated_at = fields.DateTime()
+
+
+class NotificationSchema(Schema):
+    id = fields.Integer()
+    config_id = fields.Integer(allow_none=True)
+    event_id = fields.String()
+    alert_type = fields.String()
+    severity = fields.String()
+    source_severity = fields.String(allow_none=True)
+    title = fields.String()
+    message = fields.String()
+    context = fields.Dict()
+    occurrence_count = fields.Integer()
+    suppressed_since_last = fields.Integer()
+    is_test = fields.Boolean()
+    is_read = fields.Function(lambda n: n.read_at is not None, metadata={"type": "boolean"})
+    occurred_at = fields.DateTime()
+    last_occurred_at = fields.DateTime()
+    triggered_at = fields.DateTime()
+    read_at = fields.DateTime(allow_none=True)
+    acknowledged_at = fields.DateTime(allow_none=True)
+    acknowledged_by = fields.Integer(allow_none=True)
+
+
+class NotificationDetailSchema(NotificationSchema):
+    deliveries = fields.List(fields.Nested(DeliverySchema))
+
+
+class NotificationPageSchema(Schema):
+    items = fields.List(fields.Nested(NotificationSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class NotificationQuerySchema(_Strict):
+    unread_only = fields.Boolean(load_default=False)
+    alert_type = fields.String(validate=validate.OneOf(list(ALERT_TYPES)))
+    severity = fields.String(validate=validate.OneOf(SEVERITIES))
+    config_id = fields.Integer(validate=validate.Range(1, MAX_ID))
+    since = fields.DateTime()
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
+    cursor = fields.String(validate=validate.Length(1, 200))
+
+    @post_load
+    def _utc(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        if since := data.get("since"):
+            try:
+                data["since"] = since.astimezone(UTC) if since.tzinfo else since.replace(tzinfo=UTC)
+            except OverflowError:
+                raise ValidationError({"since": ["out of range"]}) from None
+        return data
+
+
+class AlertTestQuerySchema(_Strict):
+    alert_type = fields.String(validate=validate.OneOf(list(ALERT_TYPES)))
+    config_id = fields.Integer(validate=validate.Range(1, MAX_ID))
+
+    @validates_schema
+    def _one(self, data: dict[str, Any], **_: Any) -> None:
+        if "alert_type" not in data and "config_id" not in data:
+            raise ValidationError({"alert_type": ["required unless config_id is given"]})
+
+
+def _timezone(name: str) -> None:
+    if name not in _zone_names():
+        raise ValidationError("must be an IANA time zone name, e.g. Europe/Berlin")
+
+
+@functools.cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+_HH_MM = validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", error="must be HH:MM (24 h)")
+
+
+class QuietHoursSchema(_Strict):
+    start = fields.String(required=True, validate=_HH_MM)
+    end = fields.String(required=True, validate=_HH_MM)
+    timezone = fields.String(required=True, validate=[validate.Length(1, 64), _timezone])
+
+    @validates_schema(skip_on_field_errors=True)
+    def _window(self, data: dict[str, Any], **_: Any) -> None:
+        if data["start"] == data["end"]:
+            raise ValidationError({"end": ["must differ from start"]})
+
+
+class PreferencesSchema(_Strict):
+    """A user's notification preferences (SPEC §8); PUT replaces them, omitted fields default."""
+
+    in_app_enabled = fields.Constant(True, dump_only=True)
+    email_enabled = fields.Boolean(load_default=True)
+    slack_enabled = fields.Boolean(load_default=True)
+    webhook_enabled = fields.Boolean(load_default=True)
+    min_severity = fields.String(load_default="info", validate=validate.OneOf(SEVERITIES))
+    quiet_hours = fields.Nested(QuietHoursSchema, load_default=None, allow_none=True)
+    digest = fields.String(load_default="off", validate=validate.OneOf(("off", "hourly", "daily")))
+    updated_at = fields.DateTime(dump_only=True, allow_none=True)
+
+
+class CountSchema(Schema):
+    count = fields.Integer()
+
+
+class EventsAcceptedSchema(Schema):
+    event_ids = fields.List(fields.String())
+
+
+class AlertTestAcceptedSchema(Schema):
+    event_id = fields.String()
+    alert_type = fields.String()
+    config_id = fields.Integer(allow_none=True)
+
+
+class _ErrorBody(Schema):
+    code = fields.String()
+    message = fields.String()
+    field_errors = fields.Dict(data_key="fields")
+
+
+class ErrorSchema(Schema):
+    """The one error shape of every 4xx/5xx: ``{"error": {"code", "message", "fields"}}``."""
+
+    error = fields.Nested(_ErrorBody)
