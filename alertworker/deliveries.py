@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, or_, select, text, update
+from sqlalchemy import and_, or_, select, text, tuple_, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from alertworker import metrics
@@ -105,12 +105,7 @@ def deliver(
 
     with session_factory() as session:
         _relaxed_commit(session)
-        for delivery_id, error in sent.items():
-            outcome = _record(
-                session, settings, delivery_id, attempts[delivery_id], error,
-                messages[delivery_id][0],
-            )  # fmt: skip
-            outcomes[delivery_id] = outcome
+        outcomes |= _record(session, settings, attempts, sent, messages)
         if released:
             session.execute(
                 update(D)
@@ -286,45 +281,76 @@ def _messages(session: Session, delivery_ids: list[int]) -> dict[int, tuple[Mess
 def _record(
     session: Session,
     settings: Settings,
-    delivery_id: int,
-    attempt: int,
-    error: DeliveryError | None,
-    message: Message | None,
-) -> Outcome:
+    attempts: dict[int, int],
+    sent: dict[int, DeliveryError | None],
+    messages: dict[int, tuple[Message | None, str]],
+) -> dict[int, Outcome]:
+    """Write each attempt's outcome, guarded by (id, attempt): a row whose lease expired and
+    was claimed again belongs to its new owner, whose result wins. Successes, the usual case,
+    are one statement for the whole batch."""
     now = utcnow()
-    values: dict[str, Any] = {"lease_expires_at": None, "next_attempt_at": None}
-    outcome = Outcome("delivered")
-    if error is None:
-        values.update(status="delivered", delivered_at=now, last_error=None, last_status_code=None)
-    else:
-        values.update(last_error=_scrub(str(error), message), last_status_code=error.status_code)
-        if isinstance(error, RetryableError) and attempt < settings.delivery_max_attempts:
-            delay = backoff(settings, attempt, error.retry_after)
-            short = delay <= SHORT_RETRY_SECONDS
-            next_at: datetime = now + timedelta(seconds=delay)
-            values.update(
-                status="pending",
-                next_attempt_at=next_at,
-                lease_expires_at=next_at + _lease(settings) if short else None,
+    outcomes: dict[int, Outcome] = {}
+    ok = [(i, attempts[i]) for i, error in sent.items() if error is None]
+    if ok:
+        written = set(
+            session.scalars(
+                update(D)
+                .where(tuple_(D.id, D.attempts).in_(ok), D.status == "sending")
+                .values(
+                    status="delivered",
+                    delivered_at=now,
+                    last_error=None,
+                    last_status_code=None,
+                    lease_expires_at=None,
+                    next_attempt_at=None,
+                )
+                .returning(D.id)
+                .execution_options(synchronize_session=False)
             )
-            outcome = Outcome("pending", delay if short else None)
-        else:
-            if isinstance(error, RetryableError):
-                values["last_error"] = _scrub(f"gave up after {attempt} attempts: {error}", message)
-            values["status"] = "failed"
-            outcome = Outcome("failed")
-    changed = session.execute(
-        update(D)
-        .where(D.id == delivery_id, D.status == "sending", D.attempts == attempt)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if not changed:  # our lease expired and someone else owns the row now: their result wins
-        log.warning(
-            "delivery %s attempt %d: lost the lease, result not recorded", delivery_id, attempt
         )
-        return Outcome("not_claimed")
-    return outcome
+        outcomes |= {i: Outcome("delivered" if i in written else "not_claimed") for i, _ in ok}
+    for delivery_id, error in sent.items():
+        if error is None:
+            continue
+        values, outcome = _after_error(settings, attempts[delivery_id], error,
+                                       messages[delivery_id][0], now)  # fmt: skip
+        changed = session.execute(
+            update(D)
+            .where(D.id == delivery_id, D.status == "sending", D.attempts == attempts[delivery_id])
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        outcomes[delivery_id] = outcome if changed else Outcome("not_claimed")
+    for delivery_id, outcome in outcomes.items():
+        if outcome.status == "not_claimed":
+            log.warning("delivery %s: lost the lease, result not recorded", delivery_id)
+    return outcomes
+
+
+def _after_error(
+    settings: Settings, attempt: int, error: DeliveryError, message: Message | None, now: datetime
+) -> tuple[dict[str, Any], Outcome]:
+    """The row's new values after a failed attempt: a retry (short or durable) or failed."""
+    values: dict[str, Any] = {
+        "lease_expires_at": None,
+        "next_attempt_at": None,
+        "last_error": _scrub(str(error), message),
+        "last_status_code": error.status_code,
+    }
+    if isinstance(error, RetryableError) and attempt < settings.delivery_max_attempts:
+        delay = backoff(settings, attempt, error.retry_after)
+        short = delay <= SHORT_RETRY_SECONDS
+        next_at = now + timedelta(seconds=delay)
+        values.update(
+            status="pending",
+            next_attempt_at=next_at,
+            lease_expires_at=next_at + _lease(settings) if short else None,
+        )
+        return values, Outcome("pending", delay if short else None)
+    if isinstance(error, RetryableError):
+        values["last_error"] = _scrub(f"gave up after {attempt} attempts: {error}", message)
+    values["status"] = "failed"
+    return values, Outcome("failed")
 
 
 def _scrub(text: str, message: Message | None) -> str:

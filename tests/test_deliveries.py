@@ -146,3 +146,25 @@ def test_backoff_is_capped_jittered_exponential_and_honours_retry_after(settings
         assert all(0 <= d <= ceiling for d in delays) and max(delays) > ceiling / 4
     assert deliveries.backoff(s, 1, retry_after=42) == 42
     assert deliveries.backoff(s, 1, retry_after=5000) == 100
+
+
+def test_a_result_whose_lease_was_taken_over_is_not_recorded(
+    settings, session_factory, delivery_id
+):
+    from alertworker.channels.base import PermanentError
+
+    with session_factory() as s:
+        assert deliveries._claim(s, settings, [delivery_id]) == {delivery_id: 1}
+        s.commit()
+    # our lease expires and another worker claims the row (attempt 2) while we are still sending
+    set_row(session_factory, delivery_id, attempts=2)
+    for error in (None, PermanentError("nope")):
+        with session_factory() as s:
+            messages = {delivery_id: (None, "webhook")}
+            outcomes = deliveries._record(
+                s, settings, {delivery_id: 1}, {delivery_id: error}, messages
+            )
+            s.commit()
+        assert outcomes[delivery_id].status == "not_claimed"
+        r = row(session_factory, delivery_id)
+        assert (r.status, r.attempts, r.last_error) == ("sending", 2, None)
