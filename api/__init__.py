@@ -22,6 +22,7 @@ from api import (
     preferences,
     stream,
     test_alerts,
+    web,
 )
 from api.ext import Services, close_db
 
@@ -43,4 +44,5 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.register_blueprint(module.bp, url_prefix=API_PREFIX)
     app.register_blueprint(health.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(web.bp)
     return app

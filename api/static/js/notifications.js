@@ -1,0 +1,207 @@
+// The bell (unread count, live over the SSE stream) and the notification centre: a list with
+// severity, time and occurrence count; each opens to its per-channel deliveries; mark read,
+// acknowledge, mark all read.
+
+import { api, openStream } from "./api.js";
+import { CHANNELS, typeLabel } from "./catalog.js";
+import { noteNotification } from "./configs.js";
+import { $, h, icon, severityBadge, timeElement, toast } from "./dom.js";
+import { isOpen, openModal } from "./modal.js";
+
+let stream = null;
+let nextCursor = null;
+
+export function setUnread(count) {
+  const n = Math.max(0, Number(count) || 0);
+  const badge = $("#unread");
+  const changed = badge.textContent !== String(n);
+  badge.textContent = n > 99 ? "99+" : String(n);
+  badge.hidden = n === 0;
+  $("#bell").dataset.count = String(n);
+  $("#bell").setAttribute("aria-label", n ? `Notifications, ${n} unread` : "Notifications, none unread");
+  if (changed && n) {
+    badge.classList.remove("bump");
+    void badge.offsetWidth; // restart the animation
+    badge.classList.add("bump");
+  }
+}
+
+async function refreshCount() {
+  try {
+    setUnread((await api("GET", "/admin/alerts/notifications/unread/count")).count);
+  } catch {
+    // the stream's next count will correct it
+  }
+}
+
+function setLive(state) {
+  const live = $("#live");
+  live.dataset.state = state;
+  live.textContent = { live: "live", connecting: "connecting…", reconnecting: "reconnecting…", offline: "offline" }[state];
+  live.title = state === "live" ? "New notifications arrive without reloading" : "The live stream is not connected";
+}
+
+function onEvent({ event, data }) {
+  let payload;
+  try {
+    payload = JSON.parse(data);
+  } catch {
+    return;
+  }
+  if (event === "unread_count") {
+    setUnread(payload.count);
+  } else if (event === "notification" && payload.notification) {
+    const n = payload.notification;
+    noteNotification(n);
+    toast(n.title, `${n.severity} · ${typeLabel(n.alert_type)}`, n.severity);
+    if (isOpen($("#centre")) && !$(`#notification-list [data-id="${Number(n.id)}"]`)) {
+      $("#notification-list").prepend(item({ ...n, is_read: false }));
+      $("#centre-empty").hidden = true;
+    }
+  }
+}
+
+export function startNotifications() {
+  stopNotifications();
+  $("#live").hidden = false;
+  stream = openStream({ onEvent, onState: setLive });
+}
+
+export function stopNotifications() {
+  if (stream) stream.close();
+  stream = null;
+  $("#live").hidden = true;
+}
+
+export function setupCentre() {
+  $("#bell").addEventListener("click", openCentre);
+  $("#unread-only").addEventListener("change", () => loadPage(true));
+  $("#load-more").addEventListener("click", () => loadPage(false));
+  $("#mark-all").addEventListener("click", markAllRead);
+}
+
+function openCentre() {
+  openModal($("#centre"), { initialFocus: $("#centre [data-close]") });
+  loadPage(true);
+}
+
+async function loadPage(reset) {
+  const list = $("#notification-list");
+  const params = new URLSearchParams({ limit: "20" });
+  if ($("#unread-only").checked) params.set("unread_only", "true");
+  if (!reset && nextCursor) params.set("cursor", nextCursor);
+  $("#centre-status").textContent = "Loading…";
+  try {
+    const page = await api("GET", `/admin/alerts/notifications?${params}`);
+    if (reset) list.replaceChildren();
+    list.append(...page.items.map(item));
+    nextCursor = page.next_cursor;
+    $("#load-more").hidden = !nextCursor;
+    $("#centre-empty").hidden = list.children.length > 0;
+    $("#centre-status").textContent = "";
+  } catch (error) {
+    $("#centre-status").textContent = `Could not load notifications: ${error.message}`;
+  }
+}
+
+function item(n) {
+  const id = Number(n.id);
+  const detail = h("div", { class: "notification-detail", id: `detail-${id}`, hidden: true });
+  const summary = h("button", { type: "button", class: "notification-summary", "aria-expanded": "false", "aria-controls": `detail-${id}` },
+    severityBadge(n.severity),
+    h("span", { class: "notification-main" },
+      h("span", { class: "notification-title", text: n.title }),
+      h("span", { class: "notification-meta" },
+        h("span", { text: typeLabel(n.alert_type) }), " · ", timeElement(n.triggered_at),
+        n.occurrence_count > 1 ? h("span", { class: "occurrences", text: ` · ×${Number(n.occurrence_count)}` }) : null,
+        n.is_test ? h("span", { class: "badge tag", text: "test" }) : null)),
+    h("span", { class: "read-state" }));
+  const li = h("li", { class: "notification", "data-id": id }, summary, detail);
+  setState(li, n);
+  summary.addEventListener("click", () => toggleDetail(li, id));
+  return li;
+}
+
+function setState(li, n) {
+  li.dataset.read = String(Boolean(n.is_read));
+  li.dataset.acknowledged = String(Boolean(n.acknowledged_at));
+  li.querySelector(".read-state").textContent = n.acknowledged_at ? "acknowledged" : n.is_read ? "" : "new";
+}
+
+async function toggleDetail(li, id) {
+  const summary = li.querySelector(".notification-summary");
+  const detail = li.querySelector(".notification-detail");
+  const expanded = summary.getAttribute("aria-expanded") === "true";
+  summary.setAttribute("aria-expanded", String(!expanded));
+  detail.hidden = expanded;
+  if (expanded) return;
+  detail.replaceChildren(h("p", { class: "muted", text: "Loading…" }));
+  try {
+    renderDetail(li, await api("GET", `/admin/alerts/notifications/${id}`));
+  } catch (error) {
+    detail.replaceChildren(h("p", { class: "field-error", text: error.message }));
+  }
+}
+
+function deliveryRow(d) {
+  const channel = CHANNELS.find((c) => c.id === d.channel) || { short: d.channel };
+  return h("tr", { "data-channel": d.channel, "data-status": d.status },
+    h("th", { scope: "row" }, icon(d.channel), ` ${channel.short}`),
+    h("td", {}, h("span", { class: `badge status status-${d.status}`, text: d.status })),
+    h("td", { text: String(d.attempts) }),
+    h("td", { class: "last-error", text: d.last_error || (d.last_status_code ? `HTTP ${d.last_status_code}` : "—") }));
+}
+
+function renderDetail(li, n) {
+  setState(li, n);
+  const id = Number(n.id);
+  const context = Object.entries(n.context || {});
+  const readButton = h("button", { type: "button", class: "button small", "data-action": "read", text: "Mark read", disabled: n.is_read });
+  const ackButton = h("button", { type: "button", class: "button small primary", "data-action": "acknowledge", text: "Acknowledge", disabled: Boolean(n.acknowledged_at) });
+  readButton.addEventListener("click", () => act(li, id, "read"));
+  ackButton.addEventListener("click", () => act(li, id, "acknowledge"));
+  li.querySelector(".notification-detail").replaceChildren(
+    n.message ? h("p", { class: "notification-message", text: n.message }) : null,
+    h("p", { class: "muted small" },
+      `Occurred ${n.occurrence_count} time${n.occurrence_count === 1 ? "" : "s"}`,
+      n.suppressed_since_last ? `, ${n.suppressed_since_last} suppressed since the last one` : "",
+      n.acknowledged_at ? " · acknowledged " : "", n.acknowledged_at ? timeElement(n.acknowledged_at) : null),
+    context.length ? h("dl", { class: "context" }, context.flatMap(([k, v]) => [
+      h("dt", { text: k }), h("dd", { text: typeof v === "string" ? v : JSON.stringify(v) })])) : null,
+    h("table", { class: "deliveries" },
+      h("caption", { class: "sr-only", text: "Deliveries per channel" }),
+      h("thead", {}, h("tr", {}, ...["Channel", "Status", "Attempts", "Last error"].map((t) => h("th", { scope: "col", text: t })))),
+      h("tbody", {}, (n.deliveries || []).map(deliveryRow))),
+    h("div", { class: "card-actions" }, readButton, ackButton));
+}
+
+async function act(li, id, action) {
+  const button = li.querySelector(`[data-action="${action}"]`);
+  button.disabled = true;
+  try {
+    await api("POST", `/admin/alerts/notifications/${id}/${action}`);
+    renderDetail(li, await api("GET", `/admin/alerts/notifications/${id}`));
+    li.querySelector(".notification-summary").focus();
+    $("#centre-status").textContent = action === "read" ? "Marked read." : "Acknowledged.";
+    refreshCount();
+  } catch (error) {
+    button.disabled = false;
+    $("#centre-status").textContent = `Could not ${action === "read" ? "mark it read" : "acknowledge it"}: ${error.message}`;
+  }
+}
+
+async function markAllRead() {
+  try {
+    const { count } = await api("POST", "/admin/alerts/notifications/mark-all-read");
+    $("#centre-status").textContent = `${count} marked read.`;
+    for (const li of $("#notification-list").querySelectorAll(".notification")) {
+      li.dataset.read = "true";
+      if (li.dataset.acknowledged !== "true") li.querySelector(".read-state").textContent = "";
+      const read = li.querySelector("[data-action=read]");
+      if (read) read.disabled = true;
+    }
+    refreshCount();
+  } catch (error) {
+    $("#centre-status").textContent = `Could not mark all read: ${error.message}`;
+  }
+}
