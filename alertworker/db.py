@@ -62,7 +62,10 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSONType, list[Any]: JSONType}
 
 
-def make_engine(settings: Settings) -> Engine:
+def make_engine(settings: Settings, *, pre_ping: bool = True) -> Engine:
+    """The engine for the settings' database. Workers pass ``pre_ping=False`` to save a round
+    trip per checkout: their tasks retry on database errors, and the first error after a
+    restart invalidates the pool."""
     url = settings.database_url
     if url.startswith("sqlite"):
         engine = create_engine(
@@ -78,7 +81,9 @@ def make_engine(settings: Settings) -> Engine:
 
         return engine
     # hide_parameters: values (which may be secrets) never appear in error messages or logs
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, hide_parameters=True)
+    return create_engine(
+        url, pool_pre_ping=pre_ping, pool_size=5, max_overflow=5, hide_parameters=True
+    )
 
 
 def make_session_factory(engine: Engine) -> sessionmaker:

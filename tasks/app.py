@@ -39,7 +39,7 @@ def runtime() -> Runtime:
     global _runtime
     if _runtime is None or _runtime.pid != os.getpid():
         settings = load()
-        engine = make_engine(settings)
+        engine = make_engine(settings, pre_ping=False)
         session_factory = make_session_factory(engine)
         redis = make_redis(settings)
         _runtime = Runtime(

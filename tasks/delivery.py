@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
 from celery.utils.log import get_task_logger
+from sqlalchemy.exc import DBAPIError
 
 from alertworker import deliveries
 from alertworker.catalog import EXTERNAL_CHANNELS, delivery_task
@@ -25,7 +27,11 @@ def _deliver(self: Any, delivery_ids: Any = None, *_: Any, **__: Any) -> dict[st
         log.warning("ignored %s with delivery ids %r", self.name, delivery_ids)
         return {}
     rt = runtime()
-    outcomes = deliveries.deliver(rt.settings, rt.session_factory, rt.redis, ids[:MAX_BATCH])
+    try:
+        outcomes = deliveries.deliver(rt.settings, rt.session_factory, rt.redis, ids[:MAX_BATCH])
+    except DBAPIError as exc:  # Postgres away: the rows keep their state; try again shortly
+        countdown = min(30, 2**self.request.retries) * random.uniform(0.5, 1)
+        raise self.retry(exc=exc, countdown=countdown, max_retries=None) from exc
     retries: dict[float, list[int]] = {}
     for delivery_id, outcome in outcomes.items():
         if outcome.retry_in is not None:

@@ -29,7 +29,8 @@ def ingest(self, *args: Any, **kwargs: Any) -> dict[str, int] | None:
     if not isinstance(events, list) or (args and kwargs):
         _reject([[args, kwargs]], "invalid: task arguments must be one list of events")
         return None
-    if self.request.id and _redelivered_too_often(rt, self.request.id):
+    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+    if redelivered and self.request.id and _redelivered_too_often(rt, self.request.id):
         _reject(events, f"poison: batch redelivered more than {MAX_REDELIVERIES} times")
         return None
     try:

@@ -93,3 +93,34 @@ def test_garbage_on_the_events_queue_is_recorded_and_the_worker_goes_on(
         reasons = s.scalars(select(RejectedEvent.reason)).all()
     assert all(r.startswith("invalid") for r in reasons), reasons
     assert worker.alive() and "Unrecoverable" not in worker.output()
+
+
+def test_a_batch_redelivered_too_often_is_parked_as_rejected(
+    test_env, settings, session_factory, redis_client, make_tenant, make_config, tmp_path
+):
+    """A batch that keeps killing its worker comes back flagged `redelivered` each time (kombu's
+    restore and requeue set it); after MAX_REDELIVERIES it is recorded as rejected, not run."""
+    from tasks.ingest import MAX_REDELIVERIES
+
+    make_config(make_tenant("acme"), alert_type="quota_exhausted", channels=["in_app"])
+    queue = f"{settings.redis_key_prefix}alerts.events"
+    AlertPublisher.from_settings(settings).publish(
+        tenant_id="acme",
+        alert_type="quota_exhausted",
+        title="quota gone",
+        context={"provider_name": "openai"},
+    )
+    envelope = json.loads(redis_client.rpop(queue))
+    envelope["properties"]["delivery_info"]["redelivered"] = True
+    for _ in range(MAX_REDELIVERIES + 2):
+        redis_client.lpush(queue, json.dumps(envelope))
+    worker = celery(test_env, tmp_path / "worker.log", *WORKER_ARGS, "-c", "1")
+    try:
+        wait_for(lambda: count(session_factory, RejectedEvent) == 2, 30, worker.output)
+    finally:
+        worker.stop()
+    with session_factory() as s:
+        assert {r.reason for r in s.scalars(select(RejectedEvent))} == {
+            f"poison: batch redelivered more than {MAX_REDELIVERIES} times"
+        }
+    assert count(session_factory, AlertNotification) == 1  # the runs before parking: one
