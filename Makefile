@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 WORKER_FLAGS := --without-gossip --without-mingle --without-heartbeat -l info
 
-.PHONY: install run test lint migrate worker beat api
+.PHONY: install run test lint migrate worker beat api bench
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -34,3 +34,6 @@ beat: install  ## Celery beat (run exactly one)
 
 api: install  ## the REST API under gunicorn on :8000
 	$(VENV)/bin/gunicorn --worker-class gthread --threads 8 --bind 0.0.0.0:8000 'api:create_app()'
+
+bench: install  ## throughput and latency vs a no-op task (local Postgres, Redis); JSON in bench-results/
+	$(VENV)/bin/alertworker bench $(BENCH_ARGS)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from alertworker.db import migrate as run_migrations
@@ -91,3 +93,38 @@ def run(host: str, port: int, concurrency: int) -> None:
     from alertworker.embedded import run as run_embedded
 
     run_embedded(_settings(), host, port, concurrency)
+
+
+@main.command()
+@click.option("--events", type=click.IntRange(1), help="Storm size (throttled path) [100000].")
+@click.option("--notify-events", type=click.IntRange(1), help="Notify path events [20000].")
+@click.option("--latency-events", type=click.IntRange(1), help="Latency samples [500].")
+@click.option("--rate", type=click.FloatRange(min=1), help="Latency publish rate, events/s [50].")
+@click.option("--noop-tasks", type=click.IntRange(1), help="No-op tasks for the floor [5000].")
+@click.option("--batch", type=click.IntRange(1, 500), help="Events per broker message [500].")
+@click.option("--workers", type=click.IntRange(1, 64), help="Worker --concurrency [1].")
+@click.option("--smoke", is_flag=True, help="A few hundred events: checks counts, in seconds.")
+@click.option("--admin-url", help="Postgres admin URL the bench database is created from.")
+@click.option("--redis-url", help="Redis (throttle store and broker) [redis://127.0.0.1:6379/0].")
+@click.option("--output", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for bench-<timestamp>.json [bench-results].")  # fmt: skip
+@click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
+@click.option("--keep-logs", is_flag=True, help="Keep the workers' logs (kept anyway on failure).")
+def bench(smoke: bool, no_progress: bool, keep_logs: bool, **given: object) -> None:
+    """Benchmark the throttled and notify paths and latency against a no-op Celery task, in a
+    private database and key prefix; fails (exit 1) if anything published was lost."""
+    from alertworker.bench import BenchFailure, Options, run
+    from alertworker.bench.report import table
+
+    names = {"rate": "latency_rate"}
+    changes = {names.get(k, k): v for k, v in given.items() if v is not None}
+    options = (Options.smoke if smoke else Options)(
+        progress=not no_progress, keep_logs=keep_logs, **changes
+    )
+    try:
+        results = run(options)
+    except BenchFailure as exc:
+        raise click.ClickException(f"benchmark refused, nothing reported: {exc}") from None
+    click.echo(table(results))
+    if "json" in results:
+        click.echo(f"\nresults: {results['json']}")

@@ -4,7 +4,7 @@ Tasks take primitive ids or raw event lists, build nothing themselves, and call 
 function each (``alertworker.pipeline``, ``alertworker.deliveries``).
 """
 
-from tasks import delivery, ingest, maintenance  # noqa: F401,E402  (register the tasks)
+from tasks import delivery, ingest, maintenance, noop  # noqa: F401,E402  (register the tasks)
 from tasks.app import app
 
 __all__ = ["app"]

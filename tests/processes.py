@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from alertworker.bench.procs import stop_group
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
@@ -57,18 +59,7 @@ class Proc:
         os.killpg(self.popen.pid, sig)
 
     def stop(self) -> None:
-        """A warm shutdown of the main process, then nothing left of its process group."""
-        if self.alive():
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(20)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            self.kill(signal.SIGKILL)  # children a wrapper (make) left behind
-        except ProcessLookupError:
-            pass
-        self.popen.wait(10)
+        stop_group(self.popen)
 
 
 def celery(env: dict[str, str], log: Path, *args: str, ready: str | None = "ready.") -> Proc:
