@@ -54,6 +54,7 @@ task_routes = {
     "alertworker.record_rejected": {"queue": EVENTS_QUEUE},
     "alertworker.sweep": {"queue": MAINTENANCE_QUEUE},
     "alertworker.prune": {"queue": MAINTENANCE_QUEUE},
+    "alertworker.send_digests": {"queue": MAINTENANCE_QUEUE},
     **{delivery_task(c): {"queue": delivery_queue(c)} for c in EXTERNAL_CHANNELS},
 }
 
@@ -62,6 +63,11 @@ beat_schedule = {
         "task": "alertworker.sweep",
         "schedule": _settings.sweeper_interval_seconds,
         "options": {"expires": _settings.sweeper_interval_seconds},
+    },
+    "send-digests": {
+        "task": "alertworker.send_digests",
+        "schedule": 60.0,
+        "options": {"expires": 60},
     },
     "prune-old-rows": {
         "task": "alertworker.prune",

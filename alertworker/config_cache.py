@@ -32,6 +32,7 @@ class ConfigView:
     group_similar: bool
     group_by: tuple[str, ...]
     conditions: dict[str, Any]
+    email_recipients: tuple[str, ...] = ()  # one email delivery row each
 
 
 ByType = dict[str, list[ConfigView]]
@@ -66,6 +67,9 @@ class ConfigCache:
                         group_similar=c.group_similar,
                         group_by=tuple(c.group_by),
                         conditions=dict(c.conditions),
+                        email_recipients=tuple(
+                            (c.channel_config.get("email") or {}).get("recipients") or ()
+                        ),
                     )
                 )
             for tenant_id, by_type in loaded.items():

@@ -6,6 +6,9 @@
                                --permanent-> failed
                                --retryable-> pending, next_attempt_at = now + backoff
                                              (failed once DELIVERY_MAX_ATTEMPTS is reached)
+                               --held------> skipped | digested | deferred (email to a user,
+                                             by their preferences: ``recipients.hold``)
+    deferred --next_attempt_at reached, sweeper--> pending
 
 ``lease_expires_at`` means two things by status: on a *sending* row it is the claimer's lease
 (another claim waits for it to expire); on a *pending* row it is when the sweeper may enqueue
@@ -28,7 +31,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import and_, or_, select, text, tuple_, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from alertworker import metrics
+from alertworker import metrics, recipients
 from alertworker.channels.base import (
     Channel,
     DeliveryError,
@@ -60,6 +63,7 @@ class Pending(NamedTuple):
 @dataclass(frozen=True)
 class Outcome:
     status: str  # delivered | failed | pending (a retry is scheduled) | not_claimed
+    # | skipped | deferred | digested (held by the recipient's preferences)
     retry_in: float | None = None  # seconds: re-send with this countdown (short retries only)
 
 
@@ -84,8 +88,11 @@ def deliver(
         _relaxed_commit(session)
         attempts = _claim(session, settings, delivery_ids)
         messages = _messages(session, list(attempts))
+        held = recipients.hold(session, messages, utcnow())  # users' preferences (SPEC §8)
         session.commit()  # the claims are durable before anything leaves the building
     outcomes = {i: Outcome("not_claimed") for i in delivery_ids if i not in attempts}
+    outcomes.update({i: Outcome(status) for i, status in held.items()})
+    attempts = {i: n for i, n in attempts.items() if i not in held}
     if not attempts:
         return outcomes
 
@@ -179,12 +186,13 @@ def _relaxed_commit(session: Session) -> None:
 
 
 def due(settings: Settings, session_factory: sessionmaker, limit: int = 1000) -> list[Pending]:
-    """Deliveries to (re-)enqueue (due retries, lost messages, expired leases), marked enqueued."""
+    """Deliveries to (re-)enqueue (due retries, lost messages, expired leases, the end of quiet
+    hours for deferred ones), marked enqueued."""
     now = utcnow()
     picked = (
         select(D.id)
         .where(
-            D.status.in_(("pending", "sending")),
+            D.status.in_(("pending", "sending", "deferred")),
             or_(D.next_attempt_at.is_(None), D.next_attempt_at <= now + CLOCK_SKEW),
             or_(D.lease_expires_at.is_(None), D.lease_expires_at < now),
         )
@@ -272,6 +280,7 @@ def _messages(session: Session, delivery_ids: list[int]) -> dict[int, tuple[Mess
                 suppressed_since_last=n.suppressed_since_last,
                 is_test=n.is_test,
                 channel_config=dict(config.channel_config.get(d.channel) or {}),
+                recipient=d.recipient,
             ),
             d.channel,
         )

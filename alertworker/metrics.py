@@ -28,3 +28,9 @@ DELIVERY_LATENCY = Histogram(
     ["channel"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600),
 )
+PREFERENCE_DECISIONS = Counter(
+    "alertworker_preference_decisions_total",
+    "Users' preferences applied to email deliveries (SPEC §8)",
+    ["decision", "reason"],  # send (allowed, critical, not_a_user), skip, defer, digest
+)
+DIGESTS = Counter("alertworker_digests_total", "Digest emails by outcome", ["outcome"])

@@ -26,6 +26,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from alertworker.catalog import ALERT_TYPES, CHANNELS, DELIVERY_STATUSES, SEVERITIES
 from alertworker.db import Base, utcnow
 
+DIGEST_STATUSES = ("pending", "sending", "sent", "failed", "empty")
+
 
 def _enum(values: tuple[str, ...] | list[str], name: str) -> Enum:
     return Enum(*values, name=name, native_enum=False, create_constraint=True, length=32)
@@ -36,6 +38,7 @@ AlertTypeType = _enum(list(ALERT_TYPES), "alert_type")
 ChannelType = _enum(CHANNELS, "channel")
 DeliveryStatusType = _enum(DELIVERY_STATUSES, "delivery_status")
 DigestType = _enum(("off", "hourly", "daily"), "digest")
+DigestStatusType = _enum(DIGEST_STATUSES, "digest_status")
 
 
 class Tenant(Base):
@@ -133,9 +136,12 @@ class AlertNotification(Base):
 
 
 class NotificationDelivery(Base):
+    """One (notification, channel, recipient): email has a row per configured recipient, so a
+    user's preferences (§8) decide each one; other channels have ``recipient`` ``""``."""
+
     __tablename__ = "notification_deliveries"
     __table_args__ = (
-        UniqueConstraint("notification_id", "channel"),
+        UniqueConstraint("notification_id", "channel", "recipient"),
         Index(None, "status", "next_attempt_at"),
         Index(None, "created_at"),
     )
@@ -146,6 +152,7 @@ class NotificationDelivery(Base):
     )
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     channel: Mapped[str] = mapped_column(ChannelType)
+    recipient: Mapped[str] = mapped_column(String(320), default="", server_default="")
     status: Mapped[str] = mapped_column(DeliveryStatusType, default="pending")
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -153,10 +160,40 @@ class NotificationDelivery(Base):
     next_attempt_at: Mapped[datetime | None]
     lease_expires_at: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]
+    digest_id: Mapped[int | None] = mapped_column(
+        ForeignKey("notification_digests.id", ondelete="SET NULL"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     notification: Mapped[AlertNotification] = relationship(back_populates="deliveries")
+
+
+class NotificationDigest(Base):
+    """One summary email per (user, period) (§8): the unique constraint is the claim that makes
+    it one, whatever the number of workers and beats. Created when its first item is digested."""
+
+    __tablename__ = "notification_digests"
+    __table_args__ = (
+        UniqueConstraint("user_id", "period_start"),
+        Index(None, "status", "send_after"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    frequency: Mapped[str] = mapped_column(DigestType)
+    period_start: Mapped[datetime]
+    period_end: Mapped[datetime]
+    send_after: Mapped[datetime]  # period_end, pushed past the user's quiet hours
+    status: Mapped[str] = mapped_column(DigestStatusType, default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    item_count: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    lease_expires_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class AlertThrottle(Base):

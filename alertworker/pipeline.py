@@ -9,8 +9,9 @@
 5. coalesces events of the same (config, fingerprint) when the config has a cooldown, and asks
    Redis for every throttle decision in one round trip (test events bypass throttling);
 6. in one transaction: inserts notifications (``ON CONFLICT DO NOTHING`` on (config, event_id))
-   and their delivery rows (in-app delivered at once), folds suppressed events into the latest
-   notification of their fingerprint, upserts the ``alert_throttles`` summary;
+   and their delivery rows (in-app delivered at once; email one per recipient), folds
+   suppressed events into the latest notification of their fingerprint, upserts the
+   ``alert_throttles`` summary;
 7. after the commit, publishes the new notifications to the live stream and returns the
    delivery ids for the caller to enqueue (enqueue after commit).
 
@@ -248,13 +249,14 @@ class Pipeline:
         lease = now + timedelta(seconds=self.settings.delivery_lease_seconds)
         for g, notification_id in created:
             result.notification_ids.append(notification_id)
-            for channel in g.config.channels:
+            for channel, recipient in _destinations(g.config):
                 in_app = channel == "in_app"
                 delivery_rows.append(
                     {
                         "notification_id": notification_id,
                         "tenant_id": g.config.tenant_id,
                         "channel": channel,
+                        "recipient": recipient,
                         "status": "delivered" if in_app else "pending",
                         "attempts": 1 if in_app else 0,
                         "delivered_at": now if in_app else None,
@@ -396,6 +398,22 @@ class Pipeline:
             for (cfg, fp), (sent, supp) in sorted(totals.items())
         ]
         session.execute(stmt, rows)
+
+
+def _destinations(config: ConfigView) -> list[tuple[str, str]]:
+    """(channel, recipient) of each delivery row: email has one per recipient (each user's
+    preferences decide their own copy, SPEC §8), duplicates by case dropped; others one."""
+    rows = []
+    for channel in config.channels:
+        if channel != "email" or not config.email_recipients:
+            rows.append((channel, ""))
+            continue
+        seen: set[str] = set()
+        for address in config.email_recipients:
+            if address.lower() not in seen:
+                seen.add(address.lower())
+                rows.append((channel, address))
+    return rows
 
 
 def _wire(event: dict[str, Any]) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """Retention (NOTIFICATION_RETENTION_DAYS): delete old notifications (their deliveries go with
-them, ON DELETE CASCADE) and old rejected events, in bounded batches so no run holds long locks."""
+them, ON DELETE CASCADE), old digests and old rejected events, in bounded batches so no run
+holds long locks."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import sessionmaker
 
 from alertworker.db import utcnow
-from alertworker.models import AlertNotification, RejectedEvent
+from alertworker.models import AlertNotification, NotificationDigest, RejectedEvent
 from alertworker.settings import Settings
 
 
@@ -26,6 +27,7 @@ def prune(
     deleted: dict[str, int] = {}
     for model, column in (
         (AlertNotification, AlertNotification.triggered_at),
+        (NotificationDigest, NotificationDigest.period_end),
         (RejectedEvent, RejectedEvent.received_at),
     ):
         total = 0

@@ -1,10 +1,10 @@
-"""Periodic work run by beat: re-enqueue due or stuck deliveries; prune old rows."""
+"""Periodic work run by beat: re-enqueue due or stuck deliveries; send digests; prune old rows."""
 
 from __future__ import annotations
 
 from celery.utils.log import get_task_logger
 
-from alertworker import deliveries, retention
+from alertworker import deliveries, digests, retention
 from tasks.app import app, runtime
 from tasks.delivery import enqueue_deliveries
 
@@ -20,6 +20,16 @@ def sweep() -> int:
     if due:
         log.info("sweeper re-enqueued %d deliveries", len(due))
     return len(due)
+
+
+@app.task(name="alertworker.send_digests")
+def send_digests() -> dict[str, int]:
+    """Send the digest emails whose period is over (each once, whatever runs concurrently)."""
+    rt = runtime()
+    outcomes = digests.send_due(rt.settings, rt.session_factory, rt.redis)
+    if outcomes:
+        log.info("digests: %s", dict(outcomes))
+    return dict(outcomes)
 
 
 @app.task(name="alertworker.prune")

@@ -83,8 +83,9 @@ def test_detail_has_deliveries(client, caller, session_factory):
     r = client.get(f"{URL}/{nid}", headers=me.h)
     assert r.status_code == 200
     deliveries = r.get_json()["deliveries"]
-    assert [(d["channel"], d["status"], d["attempts"]) for d in deliveries] == [
-        ("in_app", "delivered", 1), ("webhook", "failed", 1)]
+    assert [(d["channel"], d["recipient"], d["status"], d["attempts"]) for d in deliveries] == [
+        ("in_app", "", "delivered", 1), ("webhook", "", "failed", 1)]
+    assert deliveries[1]["digest_id"] is None
     assert deliveries[1]["last_error"] == "HTTP 500 from receiver"
     assert_error(client.get(f"{URL}/{nid + 100}", headers=me.h), 404)
 

@@ -148,6 +148,19 @@ def test_partial_refusal_succeeds_and_reports(email, smtp_receiver):
     assert email.refused == {RECIPIENTS[0]: (550, "5.1.1 no such user")}
 
 
+def test_a_delivery_with_a_recipient_goes_to_that_address_only(email, smtp_receiver):
+    email.send(email_message(recipient="oncall@example.test"))
+    [received] = smtp_receiver.messages
+    assert received.rcpt_tos == ["oncall@example.test"]
+    assert received.email["To"] == "oncall@example.test"
+
+
+def test_an_invalid_recipient_of_a_delivery_is_permanent(email, smtp_receiver):
+    with pytest.raises(PermanentError):
+        email.send(email_message(recipient="a@b\r\nBcc: c@d"))
+    assert smtp_receiver.messages == []
+
+
 def test_connection_refused_is_retryable(settings, redis_client, closed_port):
     s = settings.replace(smtp_host="127.0.0.1", smtp_port=closed_port, smtp_password="pw-xyz")
     with pytest.raises(RetryableError) as info:

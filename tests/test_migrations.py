@@ -9,6 +9,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from alertworker.db import Base, migrate
 from alertworker.settings import Settings
@@ -24,6 +25,7 @@ TABLES = {
     "alert_throttles",
     "notification_preferences",
     "rejected_events",
+    "notification_digests",
 }
 
 
@@ -70,3 +72,62 @@ def test_models_match_the_migrations(empty_pg_url):
         assert conn.execute(text("select count(*) from alembic_version")).scalar() == 1
     engine.dispose()
     assert diff == []
+
+
+def _seed_0001(url):
+    """A tenant, a notification and its in_app + email deliveries, as revision 0001 made them."""
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO tenants (id, slug, name, config_version, created_at) "
+            "VALUES (1, 'acme', 'Acme', 0, '2026-01-01 00:00:00+00')"))
+        conn.execute(text(
+            "INSERT INTO alert_notifications (id, tenant_id, event_id, alert_type, severity, title,"
+            " message, context, fingerprint, occurrence_count, suppressed_since_last, is_test,"
+            " occurred_at, last_occurred_at, triggered_at) VALUES (1, 1, 'e1', 'high_latency',"
+            " 'warning', 't', '', '{}', 'fp', 1, 0, false, '2026-01-01 00:00:00+00',"
+            " '2026-01-01 00:00:00+00', '2026-01-01 00:00:00+00')"))
+        for channel in ("in_app", "email"):
+            conn.execute(text(
+                "INSERT INTO notification_deliveries (notification_id, tenant_id, channel,"
+                " status, attempts, created_at, updated_at) VALUES"
+                f" (1, 1, '{channel}', 'pending', 0, '2026-01-01 00:00:00+00',"
+                " '2026-01-01 00:00:00+00')"))
+    return engine
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+def test_0002_keeps_deliveries_and_makes_them_unique_per_recipient(backend, tmp_path, request):
+    url = (
+        request.getfixturevalue("empty_pg_url")
+        if backend == "postgresql"
+        else f"sqlite:///{tmp_path}/m.db"
+    )
+    settings = Settings.from_env({"DATABASE_URL": url})
+    migrate(settings, "0001")
+    engine = _seed_0001(url)
+    migrate(settings, "0002")
+    insert = text(
+        "INSERT INTO notification_deliveries (notification_id, tenant_id, channel, recipient,"
+        " status, attempts, created_at, updated_at) VALUES (1, 1, 'email', :r, 'pending', 0,"
+        " '2026-01-01 00:00:00+00', '2026-01-01 00:00:00+00')"
+    )
+    with engine.begin() as conn:
+        rows = conn.execute(text("SELECT id, channel, recipient, digest_id "
+                                 "FROM notification_deliveries ORDER BY id")).all()
+        assert [tuple(r) for r in rows] == [(1, "in_app", "", None), (2, "email", "", None)]
+        conn.execute(insert, {"r": "a@example.com"})
+        conn.execute(insert, {"r": "b@example.com"})
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(insert, {"r": "a@example.com"})
+
+    migrate(settings, "0001", down=True)  # one row per (notification, channel) survives
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT id, channel FROM notification_deliveries ORDER BY id"))
+        assert [tuple(r) for r in rows] == [(1, "in_app"), (2, "email")]
+    assert "recipient" not in {c["name"] for c in inspect(engine).get_columns(
+        "notification_deliveries")}
+    assert "notification_digests" not in _tables(url)
+    engine.dispose()
+    migrate(settings)
+    assert _tables(url) == TABLES

@@ -15,10 +15,16 @@ from alertworker.retention import prune
 
 
 def test_json_log_lines_carry_task_and_event_ids():
-    record = logging.makeLogRecord({
-        "name": "alertworker.pipeline", "levelname": "INFO", "msg": "batch: %d events",
-        "args": (1,), "task_id": "t-1", "event_id": "e-1",
-    })
+    record = logging.makeLogRecord(
+        {
+            "name": "alertworker.pipeline",
+            "levelname": "INFO",
+            "msg": "batch: %d events",
+            "args": (1,),
+            "task_id": "t-1",
+            "event_id": "e-1",
+        }
+    )
     line = json.loads(JsonFormatter().format(record))
     assert (line["message"], line["task_id"], line["event_id"]) == ("batch: 1 events", "t-1", "e-1")
     assert line["level"] == "INFO" and line["ts"].endswith("+00:00")
@@ -29,18 +35,25 @@ def test_prune_deletes_old_rows_with_their_deliveries_in_batches(
 ):
     make_config(make_tenant("acme"), cooldown_minutes=0, max_alerts_per_hour=100)
     events = [
-        {"event_id": str(uuid.uuid4()), "tenant_id": "acme", "alert_type": "high_latency",
-         "title": f"t{i}", "context": {"provider_name": f"p{i}", "latency_ms": 9000}}
+        {
+            "event_id": str(uuid.uuid4()),
+            "tenant_id": "acme",
+            "alert_type": "high_latency",
+            "title": f"t{i}",
+            "context": {"provider_name": f"p{i}", "latency_ms": 9000},
+        }
         for i in range(7)
     ]
     old = utcnow() - timedelta(days=settings.notification_retention_days + 1)
-    Pipeline(settings, session_factory, redis_client, clock=lambda: old).process(events[:5] + ["bad"])
+    Pipeline(settings, session_factory, redis_client, clock=lambda: old).process(
+        events[:5] + ["bad"]
+    )
     Pipeline(settings, session_factory, redis_client).process(events[5:])
     db.execute(RejectedEvent.__table__.update().values(received_at=old))
     db.commit()
 
     deleted = prune(settings, session_factory, batch=2)
-    assert deleted == {"alert_notifications": 5, "rejected_events": 1}
+    assert deleted == {"alert_notifications": 5, "notification_digests": 0, "rejected_events": 1}
     assert db.scalar(select(func.count()).select_from(AlertNotification)) == 2
     assert db.scalar(select(func.count()).select_from(NotificationDelivery)) == 4
 

@@ -6,7 +6,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from alertworker.db import utcnow
 from alertworker.deliveries import Pending
@@ -242,11 +242,21 @@ def test_new_notifications_are_published_to_the_tenant_stream(
     assert body["type"] == "notification" and body["notification"]["alert_type"] == "high_latency"
 
 
-def test_delivery_rows_are_unique_per_notification_and_channel(pipeline, tenant, make_config, db):
+def test_delivery_rows_are_one_per_channel_and_email_recipient(pipeline, tenant, make_config, db):
     make_config(
         tenant,
         channels=["in_app", "email", "webhook"],
-        channel_config={"email": {"recipients": ["a@b.c"]}, "webhook": {"url": "https://x"}},
+        channel_config={
+            "email": {"recipients": ["a@b.c", "d@e.f", "A@B.C"]},  # the last is a@b.c again
+            "webhook": {"url": "https://x"},
+        },
     )
-    pipeline.process([event()])
-    assert db.scalar(select(func.count()).select_from(NotificationDelivery)) == 3
+    result = pipeline.process([event()])
+    rows = db.execute(
+        select(NotificationDelivery.channel, NotificationDelivery.recipient).order_by(
+            NotificationDelivery.id
+        )
+    ).all()
+    assert [tuple(r) for r in rows] == [
+        ("in_app", ""), ("email", "a@b.c"), ("email", "d@e.f"), ("webhook", "")]  # fmt: skip
+    assert [p.channel for p in result.deliveries] == ["email", "email", "webhook"]

@@ -58,6 +58,7 @@ class Message:
     suppressed_since_last: int
     is_test: bool
     channel_config: dict[str, Any]  # this channel's section of the config's channel_config
+    recipient: str = ""  # email: the one address of this delivery ("" = the config's recipients)
 
 
 class Channel:

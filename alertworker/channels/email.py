@@ -4,6 +4,10 @@ Connection security from ``SMTP_SECURITY``: ``none``, ``starttls`` (refuses to g
 text when the server does not offer it) or ``ssl``; certificates are verified. Failures map to
 the channel contract: SMTP 4xx and connection errors are retryable, SMTP 5xx permanent.
 
+An email delivery row names one ``recipient`` (the pipeline makes a row per configured
+address, so each recipient's preferences decide their own copy); a row without one (made
+before per-recipient rows) goes to every recipient of its config.
+
 Recipients refused one by one: when *every* recipient is refused the send fails (retryable if
 any refusal was 4xx, otherwise permanent, listing the addresses); when only *some* are refused
 the message was accepted for the others, so the send succeeds (retrying would duplicate it for
@@ -39,9 +43,14 @@ class EmailChannel(Channel):
         self.refused: dict[str, tuple[int, str]] = {}  # refused by the last successful send
 
     def send(self, message: Message) -> None:
-        self.refused = {}
-        recipients = _recipients(message.channel_config)
+        one = {"recipients": [message.recipient]}
+        recipients = _recipients(one if message.recipient else message.channel_config)
         mail = build_email(message, recipients, self.settings)
+        self.send_mail(mail, recipients, f"delivery {message.delivery_id}")
+
+    def send_mail(self, mail: EmailMessage, recipients: list[str], ref: str) -> None:
+        """Send a built message (an alert or a digest); ``ref`` names it in the logs."""
+        self.refused = {}
         s = self.settings
         where = f"SMTP {s.smtp_host}:{s.smtp_port}"
         try:
@@ -59,8 +68,8 @@ class EmailChannel(Channel):
         if refused:
             self.refused = {addr: (code, _text(text)) for addr, (code, text) in refused.items()}
             log.warning(
-                "email delivery %s: accepted for %d recipient(s), refused for %s",
-                message.delivery_id,
+                "email %s: accepted for %d recipient(s), refused for %s",
+                ref,
                 len(recipients) - len(refused),
                 ", ".join(f"{a} ({c})" for a, (c, _) in self.refused.items()),
             )

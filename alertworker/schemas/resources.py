@@ -21,14 +21,18 @@ from alertworker.schemas.configs import MAX_ID, _Strict
 
 
 class DeliverySchema(Schema):
+    """One delivery; ``last_error`` also says why a preference held it (skipped, deferred, …)."""
+
     id = fields.Integer()
     channel = fields.String()
+    recipient = fields.String()  # email: the one address; "" for other channels
     status = fields.String()
     attempts = fields.Integer()
     last_error = fields.String(allow_none=True)
     last_status_code = fields.Integer(allow_none=True)
     next_attempt_at = fields.DateTime(allow_none=True)
     delivered_at = fields.DateTime(allow_none=True)
+    digest_id = fields.Integer(allow_none=True)
     updated_at = fields.DateTime()
 
 

@@ -1,0 +1,116 @@
+"""Users' preferences (SPEC §8) applied to claimed email deliveries, just before sending.
+
+:func:`hold` is the one place it happens, called by ``deliveries.deliver`` inside its claim
+transaction. An email row whose ``recipient`` is a user of the tenant (matched by address,
+case-insensitively) is decided by :func:`delivery_policy.decide`; any other address gets
+everything its config sends. A held row leaves ``sending`` with its attempt given back and the
+reason on ``last_error``:
+
+- ``skipped``  "skipped: email off" / "skipped: below min_severity error" (final);
+- ``deferred`` "deferred until <UTC time> (quiet hours)", ``next_attempt_at`` set: the sweeper
+  (``deliveries.due``) re-enqueues it then, and the preferences are decided again;
+- ``digested`` "digested into digest 12 (hourly)", ``digest_id`` set: sent by ``digests``.
+
+Every decision is counted in ``alertworker_preference_decisions_total{decision, reason}``.
+Preferences that cannot be read (a stored value the API would refuse) fail open: sent, logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.orm import Session
+
+from alertworker import digests, metrics
+from alertworker.channels.base import Message
+from alertworker.delivery_policy import Decision, Preferences, decide
+from alertworker.models import NotificationDelivery, NotificationPreference, User
+
+log = logging.getLogger(__name__)
+
+D = NotificationDelivery
+STATUS = {"skip": "skipped", "defer": "deferred", "digest": "digested"}
+
+
+def hold(
+    session: Session, messages: Mapping[int, tuple[Message | None, str]], now: datetime
+) -> dict[int, str]:
+    """Decide every claimed email delivery with a recipient; write back the ones not to send now.
+
+    Returns ``{delivery id: status}`` of the held rows (skipped, deferred or digested).
+    """
+    emails = {
+        i: m for i, (m, channel) in messages.items() if channel == "email" and m and m.recipient
+    }
+    if not emails:
+        return {}
+    users: dict[int, tuple[User, Any]] = {}
+    rows = session.execute(
+        select(D.id, User, NotificationPreference)
+        .join(
+            User,
+            and_(User.tenant_id == D.tenant_id, func.lower(User.email) == func.lower(D.recipient)),
+        )
+        .outerjoin(NotificationPreference, NotificationPreference.user_id == User.id)
+        .where(D.id.in_(emails))
+        .order_by(D.id, User.id)
+    )
+    for delivery_id, user, prefs in rows:
+        users.setdefault(delivery_id, (user, prefs))
+
+    held: dict[int, str] = {}
+    for delivery_id, message in emails.items():
+        if delivery_id not in users:
+            metrics.PREFERENCE_DECISIONS.labels(decision="send", reason="not_a_user").inc()
+            continue
+        user, row = users[delivery_id]
+        prefs = Preferences.from_row(row)
+        try:
+            decision = decide(prefs, message.severity, now)
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:  # unusable stored prefs
+            log.warning("user %s: preferences unusable (%r), email sent", user.id, exc)
+            decision = Decision("send", "invalid_preferences")
+        metrics.PREFERENCE_DECISIONS.labels(decision=decision.action, reason=decision.reason).inc()
+        if decision.action == "send":
+            continue
+        values = _held(session, user, prefs, decision, now)
+        session.execute(
+            update(D)
+            .where(D.id == delivery_id, D.status == "sending")
+            .values(attempts=D.attempts - 1, lease_expires_at=None, **values)
+            .execution_options(synchronize_session=False)
+        )
+        held[delivery_id] = values["status"]
+        log.info(
+            "delivery %s to user %s: %s",
+            delivery_id,
+            user.id,
+            values["last_error"],
+            extra={"delivery_id": delivery_id, "event_id": message.event_id},
+        )
+    return held
+
+
+def _held(
+    session: Session, user: User, prefs: Preferences, decision: Decision, now: datetime
+) -> dict[str, Any]:
+    """The delivery row's new values for a decision other than ``send``."""
+    values: dict[str, Any] = {"status": STATUS[decision.action], "next_attempt_at": None}
+    if decision.action == "skip":
+        reason = "email off" if decision.reason == "email_off" else "below min_severity"
+        suffix = f" {prefs.min_severity}" if decision.reason == "below_min_severity" else ""
+        values["last_error"] = f"skipped: {reason}{suffix}"
+    elif decision.action == "defer":
+        assert decision.until is not None
+        values["next_attempt_at"] = decision.until
+        values["last_error"] = f"deferred until {decision.until.isoformat()} (quiet hours)"
+    else:
+        assert decision.period is not None
+        digest_id = digests.join(session, user, prefs, decision.period, now)
+        values["digest_id"] = digest_id
+        values["last_error"] = f"digested into digest {digest_id} ({prefs.digest})"
+    return values
