@@ -37,7 +37,9 @@ def run_migrations_online() -> None:
 
 
 if context.is_offline_mode():
-    context.configure(url=load().database_url, target_metadata=target_metadata, render_as_batch=True)
+    context.configure(
+        url=load().database_url, target_metadata=target_metadata, render_as_batch=True
+    )
     with context.begin_transaction():
         context.run_migrations()
 else:
