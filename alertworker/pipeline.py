@@ -29,20 +29,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy import bindparam, case, func, select, tuple_, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from alertworker import metrics, stream
+from alertworker import metrics, statements, stream
 from alertworker.conditions import evaluate
 from alertworker.config_cache import ConfigCache, ConfigView
-from alertworker.db import dialect_insert, utcnow
+from alertworker.db import utcnow
 from alertworker.deliveries import Pending
 from alertworker.models import (
-    AlertNotification,
-    AlertThrottle,
-    NotificationDelivery,
     RejectedEvent,
-    Tenant,
 )
 from alertworker.schemas import EventSchema
 from alertworker.settings import Settings
@@ -52,7 +47,6 @@ log = logging.getLogger(__name__)
 
 MAX_STORED_PAYLOAD = 64 * 1024
 _schema = EventSchema()
-N = AlertNotification.__table__
 
 
 @dataclass
@@ -97,7 +91,7 @@ def _text(value: str) -> str:
 
 def record_rejections(session: Session, rows: list[dict[str, Any]]) -> None:
     if rows:
-        session.execute(RejectedEvent.__table__.insert(), rows)
+        session.connection().execute(RejectedEvent.__table__.insert(), rows)
         for row in rows:
             metrics.EVENTS_REJECTED.labels(reason=row["reason"].split(":", 1)[0][:40]).inc()
 
@@ -117,44 +111,47 @@ class Pipeline:
         self.throttle = Throttle(redis, settings.redis_key_prefix)
         self.configs = ConfigCache()
 
-    def process(self, raw_events: list[Any]) -> BatchResult:
+    def process(self, raw_events: list[Any], *, replay: bool = False) -> BatchResult:
+        """Process one batch. ``replay``: the batch may have been processed before (a
+        redelivered or retried message): pairs already notified are then skipped before the
+        throttle, so a late replay cannot take a cooldown or a place in the hourly window."""
         result = BatchResult(received=len(raw_events))
         metrics.EVENTS_RECEIVED.inc(len(raw_events))
-        events, rejects = [], []
+        events, rejects, seen = [], [], set()
         for raw in raw_events:
             if not isinstance(raw, dict):
                 rejects.append(rejection(raw, "invalid: an event must be a JSON object"))
                 continue
             try:
-                events.append(_schema.load(raw))
+                event = _schema.load(raw)
             except ValidationError as err:
                 rejects.append(
                     rejection(raw, "invalid: " + json.dumps(err.messages, sort_keys=True))
                 )
+                continue
+            if event["event_id"] not in seen:  # the same event twice in a batch counts once
+                seen.add(event["event_id"])
+                events.append(event)
 
         with self.session_factory() as session:
-            slugs = {e["tenant_id"] for e in events}
-            tenants = (
-                {
-                    slug: (tid, version)
-                    for tid, slug, version in session.execute(
-                        select(Tenant.id, Tenant.slug, Tenant.config_version).where(
-                            Tenant.slug.in_(slugs)
-                        )
-                    )
-                }
-                if slugs
-                else {}
-            )
+            sql = statements.for_dialect(session.get_bind().dialect.name)
+            conn = session.connection()
+            slugs = list({e["tenant_id"] for e in events})
+            tenants = {
+                slug: (tid, version)
+                for tid, slug, version in (
+                    conn.execute(sql.tenants, {"slugs": slugs}) if slugs else ()
+                )
+            }
             for e in events:
                 if e["tenant_id"] not in tenants:
                     rejects.append(rejection(_wire(e), f"unknown tenant: {e['tenant_id']!r}"))
             events = [e for e in events if e["tenant_id"] in tenants]
             configs = self.configs.get(session, dict(tenants.values()))
 
-            groups = self._match(session, events, tenants, configs, result.outcomes)
+            groups = self._match(conn, sql, events, tenants, configs, result.outcomes, replay)
             decisions = self._decide(groups)
-            summaries = self._write(session, groups, decisions, result)
+            summaries = self._write(conn, sql, groups, decisions, result)
             record_rejections(session, rejects)
             session.commit()
         if summaries:
@@ -175,7 +172,7 @@ class Pipeline:
 
     # -- steps ---------------------------------------------------------------------------------
 
-    def _match(self, session, events, tenants, configs, outcomes: Counter[str]) -> list[_Group]:
+    def _match(self, conn, sql, events, tenants, configs, outcomes, replay) -> list[_Group]:
         candidates: list[tuple[dict[str, Any], ConfigView]] = []
         for e in events:
             tenant_id = tenants[e["tenant_id"]][0]
@@ -196,12 +193,11 @@ class Pipeline:
                 candidates.append((e, config))
 
         done: set[tuple[int, str]] = set()
-        if candidates:
-            pairs = {(c.id, e["event_id"]) for e, c in candidates}
-            query = select(N.c.config_id, N.c.event_id).where(
-                tuple_(N.c.config_id, N.c.event_id).in_(pairs)
-            )
-            done = {(config_id, event_id) for config_id, event_id in session.execute(query)}
+        if replay and candidates:
+            pairs = list({(c.id, e["event_id"]) for e, c in candidates})
+            done = {
+                (cfg, event_id) for cfg, event_id in conn.execute(sql.notified, {"pairs": pairs})
+            }
         groups: dict[Any, _Group] = {}
         for e, config in candidates:
             if (config.id, e["event_id"]) in done:
@@ -235,7 +231,7 @@ class Pipeline:
         answers = dict(zip(map(id, throttled), asked, strict=True))
         return [answers.get(id(g), Decision(True, "test")) for g in groups]
 
-    def _write(self, session, groups, decisions, result: BatchResult) -> list[dict[str, Any]]:
+    def _write(self, conn, sql, groups, decisions, result: BatchResult) -> list[dict[str, Any]]:
         now = self.clock()
         notify = [(g, d) for g, d in zip(groups, decisions, strict=True) if d.allowed]
         suppressed = [(g, d) for g, d in zip(groups, decisions, strict=True) if not d.allowed]
@@ -243,7 +239,7 @@ class Pipeline:
             result.outcomes[f"throttled_{d.reason}"] += 1
         metrics.THROTTLE_FAIL_OPEN.inc(sum(d.reason == "fail_open" for _, d in notify))
 
-        created = self._insert_notifications(session, notify, now)
+        created = self._insert_notifications(conn, sql, notify, now)
         summaries = []
         delivery_rows = []
         lease = now + timedelta(seconds=self.settings.delivery_lease_seconds)
@@ -281,23 +277,16 @@ class Pipeline:
         result.outcomes["duplicate"] += len(notify) - len(created)
         if delivery_rows:
             config_of = {nid: g.config.id for g, nid in created}
-            inserted = session.execute(
-                NotificationDelivery.__table__.insert().returning(
-                    NotificationDelivery.id,
-                    NotificationDelivery.channel,
-                    NotificationDelivery.notification_id,
-                ),
-                delivery_rows,
-            )
+            inserted = conn.execute(sql.insert_deliveries, delivery_rows)
             result.deliveries = [
                 Pending(ch, config_of[nid], did) for did, ch, nid in inserted if ch != "in_app"
             ]
 
-        self._fold(session, [g for g, _ in suppressed if g.config.group_similar])
-        self._summarise(session, notify, suppressed, now)
+        self._fold(conn, sql, [g for g, _ in suppressed if g.config.group_similar])
+        self._summarise(conn, sql, [g for g, _ in created], suppressed, now)
         return summaries
 
-    def _insert_notifications(self, session, notify, now: datetime) -> list[tuple[_Group, int]]:
+    def _insert_notifications(self, conn, sql, notify, now: datetime) -> list[tuple[_Group, int]]:
         if not notify:
             return []
         rows = []
@@ -323,33 +312,14 @@ class Pipeline:
                     "triggered_at": now,
                 }
             )
-        stmt = (
-            dialect_insert(session, N)
-            .on_conflict_do_nothing(index_elements=["config_id", "event_id"])
-            .returning(N.c.id, N.c.config_id, N.c.event_id)
-        )
-        ids = {(c, e): i for i, c, e in session.execute(stmt, rows)}
+        ids = {(c, e): i for i, c, e in conn.execute(sql.insert_notifications, rows)}
         by_key = {(g.config.id, g.events[0]["event_id"]): g for g, _ in notify}
         return [(by_key[key], nid) for key, nid in ids.items()]
 
-    def _fold(self, session, groups: list[_Group]) -> None:
+    def _fold(self, conn, sql, groups: list[_Group]) -> None:
         """Fold suppressed events into the latest notification of their fingerprint."""
         if not groups:
             return
-        latest = (
-            select(func.max(N.c.id))
-            .where(N.c.config_id == bindparam("b_cfg"), N.c.fingerprint == bindparam("b_fp"))
-            .scalar_subquery()
-        )
-        t = bindparam("b_t", type_=N.c.last_occurred_at.type)
-        stmt = (
-            update(N)
-            .where(N.c.id == latest)
-            .values(
-                occurrence_count=N.c.occurrence_count + bindparam("b_n"),
-                last_occurred_at=case((N.c.last_occurred_at < t, t), else_=N.c.last_occurred_at),
-            )
-        )
         params = sorted(
             (
                 {
@@ -362,12 +332,12 @@ class Pipeline:
             ),
             key=lambda p: (p["b_cfg"], p["b_fp"]),
         )
-        session.connection().execute(stmt, params)
+        conn.execute(sql.fold, params)
 
-    def _summarise(self, session, notify, suppressed, now: datetime) -> None:
+    def _summarise(self, conn, sql, created: list[_Group], suppressed, now: datetime) -> None:
         """Upsert the durable per-(config, fingerprint) throttle summary."""
         totals: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])
-        for g, _ in notify:
+        for g in created:
             if not g.events[0]["is_test"]:
                 totals[(g.config.id, g.fingerprint)][0] += 1
                 totals[(g.config.id, g.fingerprint)][1] += len(g.events) - 1
@@ -375,17 +345,6 @@ class Pipeline:
             totals[(g.config.id, g.fingerprint)][1] += len(g.events)
         if not totals:
             return
-        T = AlertThrottle.__table__
-        stmt = dialect_insert(session, T)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["config_id", "fingerprint"],
-            set_={
-                "sent_count": T.c.sent_count + stmt.excluded.sent_count,
-                "suppressed_count": T.c.suppressed_count + stmt.excluded.suppressed_count,
-                "last_sent_at": func.coalesce(stmt.excluded.last_sent_at, T.c.last_sent_at),
-                "updated_at": stmt.excluded.updated_at,
-            },
-        )
         rows = [
             {
                 "config_id": cfg,
@@ -397,7 +356,7 @@ class Pipeline:
             }
             for (cfg, fp), (sent, supp) in sorted(totals.items())
         ]
-        session.execute(stmt, rows)
+        conn.execute(sql.summarise, rows)
 
 
 def _destinations(config: ConfigView) -> list[tuple[str, str]]:

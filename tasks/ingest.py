@@ -34,7 +34,7 @@ def ingest(self, *args: Any, **kwargs: Any) -> dict[str, int] | None:
         _reject(events, f"poison: batch redelivered more than {MAX_REDELIVERIES} times")
         return None
     try:
-        result = rt.pipeline.process(events)
+        result = rt.pipeline.process(events, replay=redelivered or self.request.retries > 0)
     except DBAPIError as exc:
         if self.request.retries >= MAX_DB_RETRIES:
             log.error("batch of %d events dropped: database unavailable: %s", len(events), exc)

@@ -260,3 +260,18 @@ def test_delivery_rows_are_one_per_channel_and_email_recipient(pipeline, tenant,
     assert [tuple(r) for r in rows] == [
         ("in_app", ""), ("email", "a@b.c"), ("email", "d@e.f"), ("webhook", "")]  # fmt: skip
     assert [p.channel for p in result.deliveries] == ["email", "email", "webhook"]
+
+
+def test_a_replayed_batch_skips_what_was_notified_and_counts_nothing_twice(
+    pipeline, tenant, make_config, db, clock
+):
+    config = make_config(tenant, cooldown_minutes=0)
+    e = event()
+    pipeline.process([e, e])  # the same event twice in a batch counts once
+    clock.advance(hours=2)  # past the window and any cooldown: only the database remembers
+    again = pipeline.process([e], replay=True)
+    assert again.outcomes["duplicate"] == 1 and again.outcomes["notified"] == 0
+    pipeline.process([e])  # a publisher's retry, not flagged: the unique key holds
+    [n] = notifications(db)
+    summary = db.get(AlertThrottle, (config.id, n.fingerprint))
+    assert (n.occurrence_count, summary.sent_count, summary.suppressed_count) == (1, 1, 0)

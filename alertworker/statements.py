@@ -1,0 +1,79 @@
+"""The SQL of the ingest hot path, built once per dialect and reused for every batch.
+
+Building a SQLAlchemy statement costs more Python than running it (~0.5 ms against a ~0.1 ms
+round trip here), so the pipeline takes its statements from :func:`for_dialect` and runs them
+on the session's connection. Lists go in through expanding bind parameters.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import bindparam, case, func, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from alertworker.models import (
+    AlertNotification,
+    AlertThrottle,
+    NotificationDelivery,
+    RejectedEvent,
+    Tenant,
+)
+
+N = AlertNotification.__table__
+D = NotificationDelivery.__table__
+T = AlertThrottle.__table__
+
+
+@dataclass(frozen=True)
+class Statements:
+    tenants: Any  # {slugs} -> (id, slug, config_version)
+    notified: Any  # {pairs: [(config_id, event_id)]} -> the pairs that have a notification
+    insert_notifications: Any  # rows -> (id, config_id, event_id) of those inserted
+    insert_deliveries: Any  # rows -> (id, channel, notification_id)
+    fold: Any  # {b_cfg, b_fp, b_n, b_t}: into the latest notification of the fingerprint
+    summarise: Any  # alert_throttles rows, added to the existing counts
+    reject: Any  # rejected_events rows
+
+
+@functools.cache
+def for_dialect(dialect: str) -> Statements:
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    latest = (
+        select(func.max(N.c.id))
+        .where(N.c.config_id == bindparam("b_cfg"), N.c.fingerprint == bindparam("b_fp"))
+        .scalar_subquery()
+    )
+    t = bindparam("b_t", type_=N.c.last_occurred_at.type)
+    upsert = insert(T)
+    return Statements(
+        tenants=select(Tenant.id, Tenant.slug, Tenant.config_version).where(
+            Tenant.slug.in_(bindparam("slugs", expanding=True))
+        ),
+        notified=select(N.c.config_id, N.c.event_id).where(
+            tuple_(N.c.config_id, N.c.event_id).in_(bindparam("pairs", expanding=True))
+        ),
+        insert_notifications=insert(N)
+        .on_conflict_do_nothing(index_elements=["config_id", "event_id"])
+        .returning(N.c.id, N.c.config_id, N.c.event_id),
+        insert_deliveries=D.insert().returning(D.c.id, D.c.channel, D.c.notification_id),
+        fold=update(N)
+        .where(N.c.id == latest)
+        .values(
+            occurrence_count=N.c.occurrence_count + bindparam("b_n"),
+            last_occurred_at=case((N.c.last_occurred_at < t, t), else_=N.c.last_occurred_at),
+        ),
+        summarise=upsert.on_conflict_do_update(
+            index_elements=["config_id", "fingerprint"],
+            set_={
+                "sent_count": T.c.sent_count + upsert.excluded.sent_count,
+                "suppressed_count": T.c.suppressed_count + upsert.excluded.suppressed_count,
+                "last_sent_at": func.coalesce(upsert.excluded.last_sent_at, T.c.last_sent_at),
+                "updated_at": upsert.excluded.updated_at,
+            },
+        ),
+        reject=RejectedEvent.__table__.insert(),
+    )
