@@ -62,10 +62,17 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSONType, list[Any]: JSONType}
 
 
-def make_engine(settings: Settings, *, pre_ping: bool = True) -> Engine:
-    """The engine for the settings' database. Workers pass ``pre_ping=False`` to save a round
-    trip per checkout: their tasks retry on database errors, and the first error after a
-    restart invalidates the pool."""
+def make_engine(
+    settings: Settings, *, pre_ping: bool = True, relaxed_commit: bool = False
+) -> Engine:
+    """The engine for the settings' database.
+
+    Workers pass ``pre_ping=False`` to save a round trip per checkout: their tasks retry on
+    database errors, and the first error after a restart invalidates the pool.
+    ``relaxed_commit=True`` (Postgres) commits without waiting for the WAL flush: for writes
+    whose loss in a crash costs a repeat, never a loss (delivery bookkeeping: a lost commit
+    means a re-send under the same Idempotency-Key). Ingest commits always wait.
+    """
     url = settings.database_url
     if url.startswith("sqlite"):
         engine = create_engine(
@@ -81,8 +88,14 @@ def make_engine(settings: Settings, *, pre_ping: bool = True) -> Engine:
 
         return engine
     # hide_parameters: values (which may be secrets) never appear in error messages or logs
+    options = {"options": "-c synchronous_commit=off"} if relaxed_commit else {}
     return create_engine(
-        url, pool_pre_ping=pre_ping, pool_size=5, max_overflow=5, hide_parameters=True
+        url,
+        pool_pre_ping=pre_ping,
+        pool_size=5,
+        max_overflow=5,
+        hide_parameters=True,
+        connect_args=options,
     )
 
 

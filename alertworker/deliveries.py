@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, or_, select, text, tuple_, update
+from sqlalchemy import and_, bindparam, or_, select, tuple_, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from alertworker import metrics, recipients
@@ -85,7 +85,6 @@ def deliver(
     is spent (a slow receiver): the rest are released for an immediate re-send (``retry_in`` 0).
     """
     with session_factory() as session:
-        _relaxed_commit(session)
         attempts = _claim(session, settings, delivery_ids)
         messages = _messages(session, list(attempts))
         held = recipients.hold(session, messages, utcnow())  # users' preferences (SPEC §8)
@@ -111,7 +110,6 @@ def deliver(
         sent[delivery_id] = _send(settings, channels[channel], channel, attempt, message)
 
     with session_factory() as session:
-        _relaxed_commit(session)
         outcomes |= _record(session, settings, attempts, sent, messages)
         if released:
             session.execute(
@@ -178,13 +176,6 @@ def _observe(
     )
 
 
-def _relaxed_commit(session: Session) -> None:
-    """Delivery bookkeeping may lose its last commits in a Postgres crash: that costs a repeated
-    send under the same Idempotency-Key, never a lost delivery, so skip the fsync wait."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-
-
 def due(settings: Settings, session_factory: sessionmaker, limit: int = 1000) -> list[Pending]:
     """Deliveries to (re-)enqueue (due retries, lost messages, expired leases, the end of quiet
     hours for deferred ones), marked enqueued."""
@@ -226,63 +217,108 @@ def _lease(settings: Settings) -> timedelta:
     return timedelta(seconds=settings.delivery_lease_seconds)
 
 
+_T = D.__table__
+_N = AlertNotification.__table__
+_C = AlertConfig.__table__
+# Built once (building a statement costs more than running it); lists and times are bound.
+_CLAIM = (
+    update(_T)
+    .where(
+        _T.c.id.in_(bindparam("ids", expanding=True)),
+        or_(
+            and_(
+                _T.c.status == "pending",
+                or_(_T.c.next_attempt_at.is_(None), _T.c.next_attempt_at <= bindparam("due")),
+            ),
+            and_(_T.c.status == "sending", _T.c.lease_expires_at < bindparam("now")),
+        ),
+    )
+    .values(status="sending", attempts=_T.c.attempts + 1, lease_expires_at=bindparam("lease"))
+    .returning(_T.c.id, _T.c.attempts)
+)
+_MESSAGES = (
+    select(
+        _T.c.id,
+        _T.c.channel,
+        _T.c.recipient,
+        _N.c.id.label("notification_id"),
+        _N.c.event_id,
+        _N.c.alert_type,
+        _N.c.severity,
+        _N.c.title,
+        _N.c.message,
+        _N.c.context,
+        _N.c.occurred_at,
+        _N.c.triggered_at,
+        _N.c.occurrence_count,
+        _N.c.suppressed_since_last,
+        _N.c.is_test,
+        _C.c.id.label("config_id"),
+        _C.c.name.label("config_name"),
+        _C.c.channel_config,
+        Tenant.__table__.c.slug,
+    )  # fmt: skip
+    .join(_N, _T.c.notification_id == _N.c.id)
+    .join(Tenant.__table__, Tenant.__table__.c.id == _T.c.tenant_id)
+    .outerjoin(_C, _C.c.id == _N.c.config_id)
+    .where(_T.c.id.in_(bindparam("ids", expanding=True)))
+)
+_DELIVERED = (
+    update(_T)
+    .where(tuple_(_T.c.id, _T.c.attempts).in_(bindparam("ok", expanding=True)))
+    .where(_T.c.status == "sending")
+    .values(
+        status="delivered",
+        delivered_at=bindparam("now"),
+        last_error=None,
+        last_status_code=None,
+        lease_expires_at=None,
+        next_attempt_at=None,
+    )  # fmt: skip
+    .returning(_T.c.id)
+)
+
+
 def _claim(session: Session, settings: Settings, delivery_ids: Sequence[int]) -> dict[int, int]:
     """Take the claimable rows for one attempt each: {delivery id: attempt number}."""
     now = utcnow()
-    claimable = or_(
-        and_(
-            D.status == "pending",
-            or_(D.next_attempt_at.is_(None), D.next_attempt_at <= now + CLOCK_SKEW),
-        ),
-        and_(D.status == "sending", D.lease_expires_at < now),
-    )
-    rows = session.execute(
-        update(D)
-        .where(D.id.in_(delivery_ids), claimable)
-        .values(status="sending", attempts=D.attempts + 1, lease_expires_at=now + _lease(settings))
-        .returning(D.id, D.attempts)
-        .execution_options(synchronize_session=False)
-    )
-    claimed = dict(rows.all())
+    params = {
+        "ids": list(delivery_ids), "now": now, "due": now + CLOCK_SKEW,
+        "lease": now + _lease(settings),
+    }  # fmt: skip
+    claimed = dict(session.connection().execute(_CLAIM, params).all())
     return {i: claimed[i] for i in delivery_ids if i in claimed}  # in the order asked
 
 
 def _messages(session: Session, delivery_ids: list[int]) -> dict[int, tuple[Message | None, str]]:
     """What each channel needs to send, by delivery id (None when the config was deleted)."""
-    rows = session.execute(
-        select(D, AlertNotification, AlertConfig, Tenant.slug)
-        .join(AlertNotification, D.notification_id == AlertNotification.id)
-        .join(Tenant, Tenant.id == D.tenant_id)
-        .outerjoin(AlertConfig, AlertConfig.id == AlertNotification.config_id)
-        .where(D.id.in_(delivery_ids))
-    )
     messages: dict[int, tuple[Message | None, str]] = {}
-    for d, n, config, slug in rows:
-        if config is None:
-            messages[d.id] = (None, d.channel)
+    for row in session.connection().execute(_MESSAGES, {"ids": delivery_ids}).mappings():
+        if row["config_id"] is None:
+            messages[row["id"]] = (None, row["channel"])
             continue
-        messages[d.id] = (
+        messages[row["id"]] = (
             Message(
-                delivery_id=d.id,
-                notification_id=n.id,
-                event_id=n.event_id,
-                tenant_id=slug,
-                config_id=config.id,
-                config_name=config.name,
-                alert_type=n.alert_type,
-                severity=n.severity,
-                title=n.title,
-                message=n.message,
-                context=dict(n.context),
-                occurred_at=n.occurred_at,
-                triggered_at=n.triggered_at,
-                occurrence_count=n.occurrence_count,
-                suppressed_since_last=n.suppressed_since_last,
-                is_test=n.is_test,
-                channel_config=dict(config.channel_config.get(d.channel) or {}),
-                recipient=d.recipient,
+                delivery_id=row["id"],
+                notification_id=row["notification_id"],
+                event_id=row["event_id"],
+                tenant_id=row["slug"],
+                config_id=row["config_id"],
+                config_name=row["config_name"],
+                alert_type=row["alert_type"],
+                severity=row["severity"],
+                title=row["title"],
+                message=row["message"],
+                context=dict(row["context"]),
+                occurred_at=row["occurred_at"],
+                triggered_at=row["triggered_at"],
+                occurrence_count=row["occurrence_count"],
+                suppressed_since_last=row["suppressed_since_last"],
+                is_test=row["is_test"],
+                channel_config=dict(row["channel_config"].get(row["channel"]) or {}),
+                recipient=row["recipient"],
             ),
-            d.channel,
+            row["channel"],
         )
     return messages
 
@@ -301,22 +337,8 @@ def _record(
     outcomes: dict[int, Outcome] = {}
     ok = [(i, attempts[i]) for i, error in sent.items() if error is None]
     if ok:
-        written = set(
-            session.scalars(
-                update(D)
-                .where(tuple_(D.id, D.attempts).in_(ok), D.status == "sending")
-                .values(
-                    status="delivered",
-                    delivered_at=now,
-                    last_error=None,
-                    last_status_code=None,
-                    lease_expires_at=None,
-                    next_attempt_at=None,
-                )
-                .returning(D.id)
-                .execution_options(synchronize_session=False)
-            )
-        )
+        found = session.connection().execute(_DELIVERED, {"ok": ok, "now": now})
+        written = set(found.scalars())
         outcomes |= {i: Outcome("delivered" if i in written else "not_claimed") for i, _ in ok}
     for delivery_id, error in sent.items():
         if error is None:

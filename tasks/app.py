@@ -26,6 +26,7 @@ class Runtime:
     settings: Settings
     engine: Engine
     session_factory: sessionmaker
+    delivery_sessions: sessionmaker  # delivery bookkeeping: commits without the fsync wait
     redis: Any
     pipeline: Pipeline
     pid: int
@@ -41,11 +42,13 @@ def runtime() -> Runtime:
         settings = load()
         engine = make_engine(settings, pre_ping=False)
         session_factory = make_session_factory(engine)
+        relaxed = make_engine(settings, pre_ping=False, relaxed_commit=True)
         redis = make_redis(settings)
         _runtime = Runtime(
             settings,
             engine,
             session_factory,
+            make_session_factory(relaxed),
             redis,
             Pipeline(settings, session_factory, redis),
             os.getpid(),

@@ -28,7 +28,7 @@ def _deliver(self: Any, delivery_ids: Any = None, *_: Any, **__: Any) -> dict[st
         return {}
     rt = runtime()
     try:
-        outcomes = deliveries.deliver(rt.settings, rt.session_factory, rt.redis, ids[:MAX_BATCH])
+        outcomes = deliveries.deliver(rt.settings, rt.delivery_sessions, rt.redis, ids[:MAX_BATCH])
     except DBAPIError as exc:  # Postgres away: the rows keep their state; try again shortly
         countdown = min(30, 2**self.request.retries) * random.uniform(0.5, 1)
         raise self.retry(exc=exc, countdown=countdown, max_retries=None) from exc

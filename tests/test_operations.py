@@ -69,3 +69,13 @@ def test_queue_depth_is_reported_per_queue(settings):
     assert depths["alerts.events"] == 3 and depths["alerts.deliver.webhook"] == 0
     body = create_app(settings).test_client().get("/metrics").get_data(as_text=True)
     assert 'alertworker_queue_depth{queue="alerts.events"} 3.0' in body
+
+
+def test_only_the_relaxed_engine_skips_the_wal_flush_wait(settings):
+    from alertworker.db import make_engine
+
+    for relaxed, expected in ((False, "on"), (True, "off")):
+        engine = make_engine(settings, relaxed_commit=relaxed)
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == expected
+        engine.dispose()
