@@ -111,10 +111,18 @@ class Pipeline:
         self.throttle = Throttle(redis, settings.redis_key_prefix)
         self.configs = ConfigCache()
 
-    def process(self, raw_events: list[Any], *, replay: bool = False) -> BatchResult:
+    def process(
+        self,
+        raw_events: list[Any],
+        *,
+        replay: bool = False,
+        on_commit: Callable[[list[Pending]], None] | None = None,
+    ) -> BatchResult:
         """Process one batch. ``replay``: the batch may have been processed before (a
         redelivered or retried message): pairs already notified are then skipped before the
-        throttle, so a late replay cannot take a cooldown or a place in the hourly window."""
+        throttle, so a late replay cannot take a cooldown or a place in the hourly window.
+        ``on_commit`` gets the new deliveries right after the commit (the worker enqueues
+        them there, first thing, for latency); they are also in the result."""
         result = BatchResult(received=len(raw_events))
         metrics.EVENTS_RECEIVED.inc(len(raw_events))
         events, rejects, seen = [], [], set()
@@ -154,6 +162,8 @@ class Pipeline:
             summaries = self._write(conn, sql, groups, decisions, result)
             record_rejections(session, rejects)
             session.commit()
+        if on_commit is not None and result.deliveries:
+            on_commit(result.deliveries)
         if summaries:
             stream.publish_notifications(self.redis, self.settings, summaries)
 

@@ -34,7 +34,8 @@ def ingest(self, *args: Any, **kwargs: Any) -> dict[str, int] | None:
         _reject(events, f"poison: batch redelivered more than {MAX_REDELIVERIES} times")
         return None
     try:
-        result = rt.pipeline.process(events, replay=redelivered or self.request.retries > 0)
+        replay = redelivered or self.request.retries > 0
+        result = rt.pipeline.process(events, replay=replay, on_commit=enqueue_deliveries)
     except DBAPIError as exc:
         if self.request.retries >= MAX_DB_RETRIES:
             log.error("batch of %d events dropped: database unavailable: %s", len(events), exc)
@@ -45,7 +46,6 @@ def ingest(self, *args: Any, **kwargs: Any) -> dict[str, int] | None:
         log.exception("batch of %d events failed in the pipeline", len(events))
         _reject(events, f"internal error: {type(exc).__name__}: {exc}")
         return None
-    enqueue_deliveries(result.deliveries)
     return {"received": result.received, "rejected": result.rejected, **result.outcomes}
 
 

@@ -52,8 +52,12 @@ def problems(
                         (twice, "events notified more than once")):
             if n:
                 found.append(f"{n:,} {what}")
+    # Every event is counted once in the throttle summary when the path throttles. In the
+    # notifications, an event suppressed while the notification it would fold into is not yet
+    # committed (another process's) is not folded: it is carried by the next notification's
+    # suppressed_since_last instead, so occurrence counts may fall short, never exceed.
     accounted = sum(count for _, _, count in notes)
-    if accounted != events:
+    if accounted > events or (throttled is None and accounted != events):
         found.append(f"{events:,} events published, {accounted:,} accounted for in notifications")
     if throttled is not None and sum(throttled) != events:
         found.append(f"throttle summary counts {sum(throttled):,} events of {events:,}")

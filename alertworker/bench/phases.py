@@ -2,9 +2,9 @@
 times the drain from its first consumption (the queue's length drops) to the end of the work.
 
 * :func:`noop_floor`: N ``alertworker.noop`` messages from one producer; ends when the queue is
-  empty (polled); the worker's log must then show N successes.
+  empty (polled); every message must then have been acked (late acks: after it ran).
 * :func:`throttle_script`: the throttle's Lua script from this process, single and ×100.
-* :func:`storm`: the throttled path; ends when every event is accounted for in the database.
+* :func:`storm`: the throttled path; ends when the throttle summary counts every event.
 * :func:`notify` (with :func:`latency` on the same, warm worker; ``alertworker.bench.latency``):
   the notify path; ends when every delivery has reached the receiver.
 
@@ -171,7 +171,10 @@ def storm(stage: Stage, events: int, fingerprints: int, batch: int, show: bool) 
         batch, "throttled: publish", show,
     )
     messages = math.ceil(events / batch)
-    accounted = select(func.coalesce(func.sum(N.occurrence_count), 0)).where(N.config_id == config)
+    # The throttle summary counts every event once (sent or suppressed), at any concurrency.
+    accounted = select(
+        func.coalesce(func.sum(T.sent_count + T.suppressed_count), 0)
+    ).where(T.config_id == config)
     last_batch = select(func.max(T.updated_at)).where(T.config_id == config)
 
     def count() -> int:
