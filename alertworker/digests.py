@@ -21,7 +21,6 @@ from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -37,7 +36,14 @@ from alertworker.models import (
     Tenant,
     User,
 )
-from alertworker.render import SEVERITY_STYLE, as_utc, dashboard_url, format_time, truncate
+from alertworker.render import (
+    SEVERITY_STYLE,
+    TEMPLATES,
+    as_utc,
+    dashboard_url,
+    format_time,
+    truncate,
+)
 from alertworker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,14 +51,6 @@ log = logging.getLogger(__name__)
 G, D, N = NotificationDigest, NotificationDelivery, AlertNotification
 T = NotificationDigest.__table__
 MAX_ITEMS = 500
-_env = Environment(
-    loader=PackageLoader("alertworker", "templates"),
-    autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-)
 
 
 def join(session: Session, user: User, prefs: Preferences, period: Period, now: datetime) -> int:
@@ -202,7 +200,7 @@ def build_digest(settings: Settings, digest: Any, slug: str, email: str, items: 
         "items": rows,
         "url": settings.public_base_url.rstrip("/") + "/alerts",
     }
-    render = lambda name: _env.get_template(f"digest/{name}").render(ctx)  # noqa: E731
+    render = lambda name: TEMPLATES.get_template(f"digest/{name}").render(ctx)  # noqa: E731
     domain = parseaddr(settings.smtp_from)[1].rpartition("@")[2] or "alertworker.invalid"
     mail = EmailMessage()
     try:

@@ -60,7 +60,7 @@ SLACK_TITLE_MAX = 250
 SLACK_FIELD_MAX = 300
 SLACK_FIELDS_MAX = 20
 
-_env = Environment(
+TEMPLATES = Environment(  # every message kind: templates/<kind>/…, .html autoescaped
     loader=PackageLoader("alertworker", "templates"),
     autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
     undefined=StrictUndefined,
@@ -133,11 +133,11 @@ def _template_context(message: Message, settings: Settings) -> dict[str, Any]:
 def render_email(message: Message, settings: Settings, kind: str = "alert") -> RenderedEmail:
     """Subject ``[SEVERITY] title`` (one line), plain-text body and autoescaped HTML body."""
     ctx = _template_context(message, settings)
-    subject = _one_line(_env.get_template(f"{kind}/subject.txt").render(ctx))
+    subject = _one_line(TEMPLATES.get_template(f"{kind}/subject.txt").render(ctx))
     return RenderedEmail(
         subject=truncate(subject, EMAIL_SUBJECT_MAX),
-        text=_env.get_template(f"{kind}/body.txt").render(ctx),
-        html=_env.get_template(f"{kind}/body.html").render(ctx),
+        text=TEMPLATES.get_template(f"{kind}/body.txt").render(ctx),
+        html=TEMPLATES.get_template(f"{kind}/body.html").render(ctx),
     )
 
 
