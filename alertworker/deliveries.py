@@ -12,26 +12,25 @@
 
 ``lease_expires_at`` means two things by status: on a *sending* row it is the claimer's lease
 (another claim waits for it to expire); on a *pending* row it is when the sweeper may enqueue
-it again (set when it is enqueued). A retry due within ``SHORT_RETRY_SECONDS`` is re-sent by the
-caller with a countdown; a longer one is left to the sweeper (``due``), so no long ETA is ever
-held in a worker's memory (FIELD-NOTES.md). Claims increment ``attempts``, so work that keeps
-killing its worker is parked as failed after the maximum number of attempts.
+it again (set when it is enqueued). A retry due within ``retry.SHORT_RETRY_SECONDS`` is re-sent by
+the caller with a countdown; a longer one is left to the sweeper (``due``), so no long ETA is
+ever held in a worker's memory (FIELD-NOTES.md). Claims increment ``attempts``, so work that
+keeps killing its worker is parked as failed after the maximum number of attempts.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, bindparam, or_, select, tuple_, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from alertworker import metrics, recipients
+from alertworker import metrics, recipients, retry, statements
 from alertworker.channels.base import (
     Channel,
     DeliveryError,
@@ -41,15 +40,13 @@ from alertworker.channels.base import (
     get_channel,
 )
 from alertworker.db import utcnow
-from alertworker.models import AlertConfig, AlertNotification, NotificationDelivery, Tenant
+from alertworker.models import AlertNotification, NotificationDelivery
 from alertworker.settings import Settings
 
 log = logging.getLogger(__name__)
 
 D = NotificationDelivery
-SHORT_RETRY_SECONDS = 30.0
 CLOCK_SKEW = timedelta(seconds=2)
-MAX_ERROR_CHARS = 1000
 
 
 class Pending(NamedTuple):
@@ -65,15 +62,6 @@ class Outcome:
     status: str  # delivered | failed | pending (a retry is scheduled) | not_claimed
     # | skipped | deferred | digested (held by the recipient's preferences)
     retry_in: float | None = None  # seconds: re-send with this countdown (short retries only)
-
-
-def backoff(settings: Settings, attempt: int, retry_after: float | None = None) -> float:
-    """Seconds before the next attempt: exponential with full jitter, or Retry-After; capped."""
-    cap = settings.delivery_backoff_max_seconds
-    if retry_after is not None:
-        return min(max(retry_after, 0.0), cap)
-    ceiling = min(cap, settings.delivery_backoff_base_seconds * 2 ** max(attempt - 1, 0))
-    return random.uniform(0, ceiling)  # full jitter
 
 
 def deliver(
@@ -171,7 +159,7 @@ def _observe(
         channel,
         attempt,
         outcome.status,
-        f" ({_scrub(str(error), message)})" if error else "",
+        f" ({retry.scrub(str(error), message)})" if error else "",
         extra={"delivery_id": delivery_id, "event_id": message.event_id if message else None},
     )
 
@@ -217,68 +205,6 @@ def _lease(settings: Settings) -> timedelta:
     return timedelta(seconds=settings.delivery_lease_seconds)
 
 
-_T = D.__table__
-_N = AlertNotification.__table__
-_C = AlertConfig.__table__
-# Built once (building a statement costs more than running it); lists and times are bound.
-_CLAIM = (
-    update(_T)
-    .where(
-        _T.c.id.in_(bindparam("ids", expanding=True)),
-        or_(
-            and_(
-                _T.c.status == "pending",
-                or_(_T.c.next_attempt_at.is_(None), _T.c.next_attempt_at <= bindparam("due")),
-            ),
-            and_(_T.c.status == "sending", _T.c.lease_expires_at < bindparam("now")),
-        ),
-    )
-    .values(status="sending", attempts=_T.c.attempts + 1, lease_expires_at=bindparam("lease"))
-    .returning(_T.c.id, _T.c.attempts)
-)
-_MESSAGES = (
-    select(
-        _T.c.id,
-        _T.c.channel,
-        _T.c.recipient,
-        _N.c.id.label("notification_id"),
-        _N.c.event_id,
-        _N.c.alert_type,
-        _N.c.severity,
-        _N.c.title,
-        _N.c.message,
-        _N.c.context,
-        _N.c.occurred_at,
-        _N.c.triggered_at,
-        _N.c.occurrence_count,
-        _N.c.suppressed_since_last,
-        _N.c.is_test,
-        _C.c.id.label("config_id"),
-        _C.c.name.label("config_name"),
-        _C.c.channel_config,
-        Tenant.__table__.c.slug,
-    )  # fmt: skip
-    .join(_N, _T.c.notification_id == _N.c.id)
-    .join(Tenant.__table__, Tenant.__table__.c.id == _T.c.tenant_id)
-    .outerjoin(_C, _C.c.id == _N.c.config_id)
-    .where(_T.c.id.in_(bindparam("ids", expanding=True)))
-)
-_DELIVERED = (
-    update(_T)
-    .where(tuple_(_T.c.id, _T.c.attempts).in_(bindparam("ok", expanding=True)))
-    .where(_T.c.status == "sending")
-    .values(
-        status="delivered",
-        delivered_at=bindparam("now"),
-        last_error=None,
-        last_status_code=None,
-        lease_expires_at=None,
-        next_attempt_at=None,
-    )  # fmt: skip
-    .returning(_T.c.id)
-)
-
-
 def _claim(session: Session, settings: Settings, delivery_ids: Sequence[int]) -> dict[int, int]:
     """Take the claimable rows for one attempt each: {delivery id: attempt number}."""
     now = utcnow()
@@ -286,14 +212,14 @@ def _claim(session: Session, settings: Settings, delivery_ids: Sequence[int]) ->
         "ids": list(delivery_ids), "now": now, "due": now + CLOCK_SKEW,
         "lease": now + _lease(settings),
     }  # fmt: skip
-    claimed = dict(session.connection().execute(_CLAIM, params).all())
+    claimed = dict(session.connection().execute(statements.CLAIM, params).all())
     return {i: claimed[i] for i in delivery_ids if i in claimed}  # in the order asked
 
 
 def _messages(session: Session, delivery_ids: list[int]) -> dict[int, tuple[Message | None, str]]:
     """What each channel needs to send, by delivery id (None when the config was deleted)."""
     messages: dict[int, tuple[Message | None, str]] = {}
-    for row in session.connection().execute(_MESSAGES, {"ids": delivery_ids}).mappings():
+    for row in session.connection().execute(statements.MESSAGES, {"ids": delivery_ids}).mappings():
         if row["config_id"] is None:
             messages[row["id"]] = (None, row["channel"])
             continue
@@ -337,14 +263,17 @@ def _record(
     outcomes: dict[int, Outcome] = {}
     ok = [(i, attempts[i]) for i, error in sent.items() if error is None]
     if ok:
-        found = session.connection().execute(_DELIVERED, {"ok": ok, "now": now})
+        found = session.connection().execute(statements.DELIVERED, {"ok": ok, "now": now})
         written = set(found.scalars())
         outcomes |= {i: Outcome("delivered" if i in written else "not_claimed") for i, _ in ok}
     for delivery_id, error in sent.items():
         if error is None:
             continue
-        values, outcome = _after_error(settings, attempts[delivery_id], error,
-                                       messages[delivery_id][0], now)  # fmt: skip
+        message = messages[delivery_id][0]
+        values, status, retry_in = retry.after_error(
+            settings, attempts[delivery_id], error, message, now
+        )
+        outcome = Outcome(status, retry_in)
         changed = session.execute(
             update(D)
             .where(D.id == delivery_id, D.status == "sending", D.attempts == attempts[delivery_id])
@@ -356,40 +285,3 @@ def _record(
         if outcome.status == "not_claimed":
             log.warning("delivery %s: lost the lease, result not recorded", delivery_id)
     return outcomes
-
-
-def _after_error(
-    settings: Settings, attempt: int, error: DeliveryError, message: Message | None, now: datetime
-) -> tuple[dict[str, Any], Outcome]:
-    """The row's new values after a failed attempt: a retry (short or durable) or failed."""
-    values: dict[str, Any] = {
-        "lease_expires_at": None,
-        "next_attempt_at": None,
-        "last_error": _scrub(str(error), message),
-        "last_status_code": error.status_code,
-    }
-    if isinstance(error, RetryableError) and attempt < settings.delivery_max_attempts:
-        delay = backoff(settings, attempt, error.retry_after)
-        short = delay <= SHORT_RETRY_SECONDS
-        next_at = now + timedelta(seconds=delay)
-        values.update(
-            status="pending",
-            next_attempt_at=next_at,
-            lease_expires_at=next_at + _lease(settings) if short else None,
-        )
-        return values, Outcome("pending", delay if short else None)
-    if isinstance(error, RetryableError):
-        values["last_error"] = _scrub(f"gave up after {attempt} attempts: {error}", message)
-    values["status"] = "failed"
-    return values, Outcome("failed")
-
-
-def _scrub(text: str, message: Message | None) -> str:
-    """Truncate an error and blank out any secret of the channel config that slipped into it."""
-    if message is not None:
-        cfg = message.channel_config
-        secrets = [cfg.get("secret"), cfg.get("webhook_url"), *(cfg.get("headers") or {}).values()]
-        for secret in secrets:
-            if isinstance(secret, str) and len(secret) >= 4:
-                text = text.replace(secret, "****")
-    return text[:MAX_ERROR_CHARS]

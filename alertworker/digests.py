@@ -142,7 +142,7 @@ def _send_one(
     if error is None:
         values.update(status="sent" if items else "empty", sent_at=now, last_error=None)
     elif isinstance(error, RetryableError) and attempt < settings.delivery_max_attempts:
-        from alertworker.deliveries import backoff  # here: deliveries imports this module
+        from alertworker.retry import backoff
 
         delay = backoff(settings, attempt, error.retry_after)
         values.update(status="pending", send_after=now + timedelta(seconds=delay))

@@ -9,7 +9,7 @@ from celery.utils.log import get_task_logger
 from sqlalchemy.exc import DBAPIError
 
 from alertworker.catalog import INGEST_TASK
-from alertworker.pipeline import record_rejections, rejection
+from alertworker.rejections import record_rejections, rejection
 from tasks.app import app, runtime
 from tasks.delivery import enqueue_deliveries
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from alertworker import deliveries
+from alertworker import deliveries, retry
 from alertworker.db import utcnow
 from alertworker.models import NotificationDelivery as D
 from alertworker.pipeline import Pipeline
@@ -142,10 +142,10 @@ def _clone_notification(session, notification_id):
 def test_backoff_is_capped_jittered_exponential_and_honours_retry_after(settings):
     s = settings.replace(delivery_backoff_base_seconds=10, delivery_backoff_max_seconds=100)
     for attempt, ceiling in [(1, 10), (2, 20), (3, 40), (4, 80), (5, 100), (30, 100)]:
-        delays = [deliveries.backoff(s, attempt) for _ in range(50)]
+        delays = [retry.backoff(s, attempt) for _ in range(50)]
         assert all(0 <= d <= ceiling for d in delays) and max(delays) > ceiling / 4
-    assert deliveries.backoff(s, 1, retry_after=42) == 42
-    assert deliveries.backoff(s, 1, retry_after=5000) == 100
+    assert retry.backoff(s, 1, retry_after=42) == 42
+    assert retry.backoff(s, 1, retry_after=5000) == 100
 
 
 def test_a_result_whose_lease_was_taken_over_is_not_recorded(

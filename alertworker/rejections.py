@@ -1,0 +1,45 @@
+"""What could not be processed, kept with the reason (SPEC §3): bad events, unknown tenants,
+broker messages that are no task at all. Rows of ``rejected_events`` are queryable; the payload
+is stored as text (NUL escaped, capped), never executed or parsed again."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from alertworker import metrics
+from alertworker.db import utcnow
+from alertworker.models import RejectedEvent
+
+MAX_STORED_PAYLOAD = 64 * 1024
+
+
+def rejection(raw: Any, reason: str) -> dict[str, Any]:
+    """A ``rejected_events`` row for ``raw`` (anything) rejected for ``reason``."""
+    try:
+        payload = raw if isinstance(raw, str) else json.dumps(raw, default=repr)
+    except (TypeError, ValueError, RecursionError):
+        payload = repr(raw)
+    event = raw if isinstance(raw, dict) else {}
+    slug, event_id = event.get("tenant_id"), event.get("event_id")
+    return {
+        "tenant_slug": _text(slug[:64]) if isinstance(slug, str) else None,
+        "event_id": _text(event_id[:64]) if isinstance(event_id, str) else None,
+        "reason": _text(reason[:2000]),
+        "payload": _text(payload[:MAX_STORED_PAYLOAD]),
+        "received_at": utcnow(),
+    }
+
+
+def _text(value: str) -> str:
+    """Text that Postgres accepts: NUL characters escaped."""
+    return value.replace("\x00", "\\x00")
+
+
+def record_rejections(session: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.connection().execute(RejectedEvent.__table__.insert(), rows)
+        for row in rows:
+            metrics.EVENTS_REJECTED.labels(reason=row["reason"].split(":", 1)[0][:40]).inc()
