@@ -141,3 +141,24 @@ def make_config(session_factory):
             return config
 
     return _make
+
+
+@pytest.fixture
+def make_webhook_deliveries(settings, session_factory, redis_client, make_tenant, make_config):
+    """Pending webhook deliveries made by the real pipeline: ``n`` alerts of one config to
+    ``url`` (tenant ``acme``); returns the delivery ids in order."""
+
+    def _make(url: str = "http://127.0.0.1:9/hook", n: int = 1, **webhook) -> list[int]:
+        from alertworker.pipeline import Pipeline
+
+        config = {"webhook": {"url": url, **webhook}}
+        make_config(make_tenant("acme"), channels=["webhook"], cooldown_minutes=0,
+                    channel_config=config)  # fmt: skip
+        result = Pipeline(settings, session_factory, redis_client).process([
+            {"tenant_id": "acme", "alert_type": "high_latency", "title": f"slow {i}",
+             "context": {"provider_name": f"p{i}", "latency_ms": 9000}}
+            for i in range(n)
+        ])  # fmt: skip
+        return [p.delivery_id for p in result.deliveries]
+
+    return _make

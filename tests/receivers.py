@@ -265,6 +265,15 @@ def _is_tls(server: Any, session: Any) -> bool:
 
 
 @pytest.fixture
+def smtp_settings(settings: Any, smtp_receiver: SmtpReceiver) -> Any:
+    """The run's settings, sending email to ``smtp_receiver`` in plain SMTP."""
+    return settings.replace(
+        smtp_host="127.0.0.1", smtp_port=smtp_receiver.port, smtp_security="none",
+        smtp_from="Alertworker <alerts@example.test>",
+    )  # fmt: skip
+
+
+@pytest.fixture
 def smtp_receiver() -> Iterator[SmtpReceiver]:
     receiver = SmtpReceiver()
     yield receiver

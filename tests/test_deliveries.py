@@ -9,25 +9,12 @@ from sqlalchemy import update
 from alertworker import deliveries, retry
 from alertworker.db import utcnow
 from alertworker.models import NotificationDelivery as D
-from alertworker.pipeline import Pipeline
 
 
 @pytest.fixture
-def delivery_id(settings, session_factory, redis_client, make_tenant, make_config):
+def delivery_id(make_webhook_deliveries):
     """A pending webhook delivery made by the real pipeline."""
-    make_config(make_tenant("acme"), channels=["webhook"])
-    result = Pipeline(settings, session_factory, redis_client).process(
-        [
-            {
-                "event_id": str(uuid.uuid4()),
-                "tenant_id": "acme",
-                "alert_type": "high_latency",
-                "title": "slow",
-                "context": {"provider_name": "x", "latency_ms": 9000},
-            }
-        ]
-    )
-    [(_, _, did)] = result.deliveries
+    [did] = make_webhook_deliveries()
     return did
 
 

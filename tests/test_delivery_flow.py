@@ -2,7 +2,6 @@
 receiver behaviour ends in the right final status after the right number of attempts."""
 
 import time
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -12,28 +11,10 @@ from alertworker import deliveries
 from alertworker.client import AlertPublisher
 from alertworker.db import utcnow
 from alertworker.models import NotificationDelivery as D
-from alertworker.pipeline import Pipeline
 from tests.processes import WORKER_ARGS, celery, wait_for
 from tests.receivers import Reply
 
 MAX_ATTEMPTS = 4
-
-
-def make_delivery(settings, session_factory, redis_client, make_tenant, make_config, url, **cc):
-    tenant = make_tenant("acme")
-    make_config(tenant, channels=["webhook"], channel_config={"webhook": {"url": url, **cc}})
-    result = Pipeline(settings, session_factory, redis_client).process(
-        [
-            {
-                "event_id": str(uuid.uuid4()),
-                "tenant_id": "acme",
-                "alert_type": "high_latency",
-                "title": "slow",
-                "context": {"provider_name": "x", "latency_ms": 9000},
-            }
-        ]
-    )
-    return result.deliveries[0].delivery_id
 
 
 def drive(settings, session_factory, redis_client, delivery_id, limit=10):
@@ -85,8 +66,7 @@ def test_receiver_behaviour_gives_final_status_and_attempts(
     settings,
     session_factory,
     redis_client,
-    make_tenant,
-    make_config,
+    make_webhook_deliveries,
     http_receiver,
     name,
     replies,
@@ -98,9 +78,7 @@ def test_receiver_behaviour_gives_final_status_and_attempts(
     settings = settings.replace(delivery_max_attempts=MAX_ATTEMPTS, http_timeout_seconds=0.5)
     http_receiver.replies[:] = list(replies)
     http_receiver.default = default
-    did = make_delivery(
-        settings, session_factory, redis_client, make_tenant, make_config, http_receiver.url()
-    )
+    [did] = make_webhook_deliveries(http_receiver.url())
     outcomes = drive(settings, session_factory, redis_client, did)
     row = load(session_factory, did)
     assert (row.status, row.attempts, row.last_status_code) == (status, attempts, code)
@@ -113,15 +91,10 @@ def test_receiver_behaviour_gives_final_status_and_attempts(
 
 
 def test_connection_refused_retries_then_fails(
-    settings, session_factory, redis_client, make_tenant, make_config, closed_port
+    settings, session_factory, redis_client, make_webhook_deliveries, closed_port
 ):
     settings = settings.replace(delivery_max_attempts=3)
-    did = make_delivery(
-        settings,
-        session_factory,
-        redis_client,
-        make_tenant,
-        make_config,
+    [did] = make_webhook_deliveries(
         f"http://127.0.0.1:{closed_port}/hook",
     )
     drive(settings, session_factory, redis_client, did)
@@ -133,13 +106,11 @@ def test_connection_refused_retries_then_fails(
 
 
 def test_a_long_retry_waits_on_the_row_for_the_sweeper(
-    settings, session_factory, redis_client, make_tenant, make_config, http_receiver
+    settings, session_factory, redis_client, make_webhook_deliveries, http_receiver
 ):
     settings = settings.replace(delivery_backoff_max_seconds=3600)
     http_receiver.replies[:] = [Reply(429, headers={"Retry-After": "120"})]
-    did = make_delivery(
-        settings, session_factory, redis_client, make_tenant, make_config, http_receiver.url()
-    )
+    [did] = make_webhook_deliveries(http_receiver.url())
     [outcome] = drive(settings, session_factory, redis_client, did)
     row = load(session_factory, did)
     assert outcome.retry_in is None and row.status == "pending" and row.lease_expires_at is None
@@ -154,11 +125,9 @@ def test_a_long_retry_waits_on_the_row_for_the_sweeper(
 
 
 def test_the_same_delivery_task_run_twice_sends_once(
-    settings, session_factory, redis_client, make_tenant, make_config, http_receiver
+    settings, session_factory, redis_client, make_webhook_deliveries, http_receiver
 ):
-    did = make_delivery(
-        settings, session_factory, redis_client, make_tenant, make_config, http_receiver.url()
-    )
+    [did] = make_webhook_deliveries(http_receiver.url())
     first = deliveries.deliver(settings, session_factory, redis_client, [did])[did]
     second = deliveries.deliver(settings, session_factory, redis_client, [did])[did]
     assert (first.status, second.status) == ("delivered", "not_claimed")
@@ -167,15 +136,10 @@ def test_the_same_delivery_task_run_twice_sends_once(
 
 
 def test_secrets_never_reach_the_stored_error(
-    settings, session_factory, redis_client, make_tenant, make_config, http_receiver
+    settings, session_factory, redis_client, make_webhook_deliveries, http_receiver
 ):
     http_receiver.default = Reply(401, "bad token Bearer s3cr3t-header-value")
-    did = make_delivery(
-        settings,
-        session_factory,
-        redis_client,
-        make_tenant,
-        make_config,
+    [did] = make_webhook_deliveries(
         http_receiver.url("/hook?key=s3cr3t-query"),
         secret="s3cr3t-signing-key",
         headers={"Authorization": "Bearer s3cr3t-header-value"},
@@ -231,34 +195,10 @@ def test_a_real_worker_delivers_to_all_three_receivers(
     assert "[WARNING] p95 above 5 s" in smtp_receiver.messages[0].email["Subject"]
 
 
-def _deliveries_for(settings, session_factory, redis_client, make_tenant, make_config, url, n):
-    make_config(
-        make_tenant("acme"),
-        channels=["webhook"],
-        cooldown_minutes=0,
-        channel_config={"webhook": {"url": url}},
-    )
-    result = Pipeline(settings, session_factory, redis_client).process(
-        [
-            {
-                "tenant_id": "acme",
-                "alert_type": "high_latency",
-                "title": f"slow {i}",
-                "context": {"provider_name": f"p{i}", "latency_ms": 9000},
-            }
-            for i in range(n)
-        ]
-    )
-    assert {p.config_id for p in result.deliveries} == {result.deliveries[0].config_id}
-    return [p.delivery_id for p in result.deliveries]
-
-
 def test_one_destinations_deliveries_go_in_one_batch(
-    settings, session_factory, redis_client, make_tenant, make_config, http_receiver
+    settings, session_factory, redis_client, make_webhook_deliveries, http_receiver
 ):
-    ids = _deliveries_for(
-        settings, session_factory, redis_client, make_tenant, make_config, http_receiver.url(), 5
-    )
+    ids = make_webhook_deliveries(http_receiver.url(), 5)
     http_receiver.replies[:] = [Reply(200), Reply(503)]
     outcomes = deliveries.deliver(settings, session_factory, redis_client, ids + ids[:1])
     assert [outcomes[i].status for i in ids] == ["delivered", "pending"] + ["delivered"] * 3
@@ -267,13 +207,11 @@ def test_one_destinations_deliveries_go_in_one_batch(
 
 
 def test_a_slow_receiver_releases_the_rest_of_the_batch_within_the_lease(
-    settings, session_factory, redis_client, make_tenant, make_config, http_receiver
+    settings, session_factory, redis_client, make_webhook_deliveries, http_receiver
 ):
     settings = settings.replace(delivery_lease_seconds=5)  # sending stops after 2.5 s
     http_receiver.default = Reply(200, delay=1.5)
-    ids = _deliveries_for(
-        settings, session_factory, redis_client, make_tenant, make_config, http_receiver.url(), 3
-    )
+    ids = make_webhook_deliveries(http_receiver.url(), 3)
     outcomes = deliveries.deliver(settings, session_factory, redis_client, ids)
     assert [outcomes[i].status for i in ids] == ["delivered", "delivered", "pending"]
     assert outcomes[ids[2]].retry_in == 0.0

@@ -24,14 +24,6 @@ USER = "digest@acme.test"
 
 
 @pytest.fixture
-def smtp_settings(settings, smtp_receiver):
-    return settings.replace(
-        smtp_host="127.0.0.1", smtp_port=smtp_receiver.port, smtp_security="none",
-        smtp_from="Alertworker <alerts@example.test>",
-    )  # fmt: skip
-
-
-@pytest.fixture
 def user(session_factory, make_tenant, make_config):
     tenant = make_tenant("acme")
     with session_factory() as s:

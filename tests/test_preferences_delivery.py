@@ -23,14 +23,6 @@ app, client, caller = support.app, support.client, support.caller
 
 
 @pytest.fixture
-def smtp_settings(settings, smtp_receiver):
-    return settings.replace(
-        smtp_host="127.0.0.1", smtp_port=smtp_receiver.port, smtp_security="none",
-        smtp_from="Alertworker <alerts@example.test>",
-    )  # fmt: skip
-
-
-@pytest.fixture
 def tenant(make_tenant):
     return make_tenant("acme")
 
