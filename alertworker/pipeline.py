@@ -52,7 +52,6 @@ class BatchResult:
     rejected: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
     deliveries: list[Pending] = field(default_factory=list)  # to enqueue after the commit
-    notification_ids: list[int] = field(default_factory=list)
 
 
 class Pipeline:

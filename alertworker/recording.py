@@ -50,7 +50,6 @@ def record(
     delivery_rows = []
     lease = now + timedelta(seconds=lease_seconds)
     for g, notification_id in created:
-        result.notification_ids.append(notification_id)
         for channel, recipient in _destinations(g.config):
             in_app = channel == "in_app"
             delivery_rows.append(
