@@ -18,6 +18,7 @@ def _settings():
 
 
 @click.group()
+@click.version_option(package_name="alertworker", prog_name="alertworker")
 def main() -> None:
     """alertworker: alert and notification service for an AI gateway."""
 

@@ -71,3 +71,8 @@ def test_revoke_token_by_prefix_and_by_id(run, db):
 def test_revoke_unknown_token_fails(run):
     result = run("revoke-token", "aw_nothere")
     assert result.exit_code == 1 and "no token" in result.output
+
+
+def test_version(run):
+    result = run("--version")
+    assert result.exit_code == 0 and result.output.startswith("alertworker, version ")

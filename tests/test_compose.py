@@ -52,3 +52,11 @@ def test_no_secret_is_baked_in():
     text = (ROOT / "docker-compose.yml").read_text()
     assert "SMTP_PASSWORD" not in text and "${POSTGRES_PASSWORD" in text
     assert ".env" in (ROOT / ".gitignore").read_text().split()
+
+
+def test_the_image_leaves_out_secrets_and_local_state():
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    for entry in (".env", ".git", ".venv", "var/", "*.db"):
+        assert entry in ignored, entry
+    assert "!.env.example" in ignored
+    assert not {"README.md", "pyproject.toml", "alembic.ini"} & set(ignored)  # the build needs them
