@@ -113,7 +113,7 @@ def test_with_redis_away_the_hourly_cap_is_counted_from_postgres(
     import redis
 
     make_config(tenant, channels=["in_app"], cooldown_minutes=0, max_alerts_per_hour=3)
-    dead = redis.Redis(host="127.0.0.1", port=closed_port, socket_connect_timeout=0.5)
+    dead = redis.Redis(port=closed_port, retry=Retry(NoBackoff(), 0))  # refused at once
     p = Pipeline(settings, session_factory, dead, clock=clock)
     before = metrics.THROTTLE_FAIL_OPEN._value.get()
     first = p.process([event(provider=f"p{i}") for i in range(2)])
