@@ -41,6 +41,9 @@ def test_values_are_parsed_and_postgres_urls_use_psycopg2():
         ("REDIS_URL", "http://x"),
         ("HTTP_TIMEOUT_SECONDS", "-1"),
         ("PUBLIC_BASE_URL", "ftp://x"),
+        ("THROTTLE_PROVISIONAL_SECONDS", "0"),
+        ("THROTTLE_PROVISIONAL_SECONDS", "301"),
+        ("DB_RETRY_MAX_SECONDS", "120"),
     ],
 )
 def test_a_bad_value_fails_naming_the_variable(name, value):
