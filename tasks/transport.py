@@ -9,7 +9,8 @@ or is taken for a lost connection. :func:`envelope` checks exactly what kombu re
 kombu sees the item, and replaces a bad item by an envelope carrying its raw bytes, with a
 content type no worker accepts and the reason in a header; ``GuardedConsumer`` records it as
 rejected with that reason and acks it. What Celery reads later (task headers, the decoded body)
-is the consumer's business, the same on every transport.
+is the consumer's business, the same on every transport. A channel whose connection was
+closed under it (the broker went away) fails with a connection error, not an AttributeError.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 from kombu.transport import redis as kombu_redis
 from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import loads
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 INVALID_CONTENT_TYPE = "application/x-alertworker-invalid"
 REASON_HEADER = "x-alertworker-invalid"
@@ -96,6 +98,19 @@ def _body_problem(body: Any, encoding: Any) -> str | None:
 
 
 class GuardedChannel(kombu_redis.Channel):
+    def _connparams(self, asynchronous: bool = False) -> dict[str, Any]:
+        """A closed connection is a lost connection, which kombu and Celery handle.
+
+        When the broker goes away, Celery closes the kombu connection (its transport forgets
+        the connection info) while messages taken on this channel are still running; their
+        late ack then builds a new Redis pool here, and kombu's own code fails with
+        ``AttributeError: 'NoneType' object has no attribute 'hostname'``, which stops the
+        worker. As a connection error, the ack is logged and the message comes back later.
+        """
+        if self.connection is None or self.connection.client is None:
+            raise RedisConnectionError("the broker connection of this channel was closed")
+        return super()._connparams(asynchronous)
+
     def _create_client(self, asynchronous: bool = False) -> Any:
         client = super()._create_client(asynchronous)
         parse = client.parse_response

@@ -4,8 +4,6 @@ compressed body inflates to a bounded size; any payload can be stored as a rejec
 
 from __future__ import annotations
 
-import base64
-import copy
 import json
 import zlib
 
@@ -13,7 +11,6 @@ import pytest
 from celery.worker.request import Request
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
-from hypothesis import strategies as st
 from kombu import Connection, compression
 from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import dumps, loads
@@ -23,56 +20,7 @@ from alertworker.rejections import rejection
 from tasks.app import app
 from tasks.messages import MAX_INFLATED_BYTES, problem
 from tasks.transport import INVALID_CONTENT_TYPE, REASON_HEADER, envelope
-from tests.envelopes import DROP, POISON, bomb, event, nested, task_body, task_envelope
-
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=8), kids),
-    max_leaves=8,
-)
-FIELDS = [
-    "body", "content-type", "content-encoding", "headers", "properties", "properties.body_encoding",
-    "properties.delivery_tag", "properties.delivery_info", "properties.priority",
-    "properties.delivery_info.exchange", "properties.delivery_info.routing_key", "headers.task",
-    "headers.id", "headers.timelimit", "headers.eta", "headers.expires", "headers.retries",
-    "headers.shadow", "headers.compression", "headers.root_id",
-]  # fmt: skip
-values = (
-    json_values
-    | st.just(DROP)
-    | st.binary(max_size=40).map(lambda b: base64.b64encode(b).decode())
-    | st.sampled_from(["base64", "utf-8", "UTF-8", "zlib", "application/x-gzip", "2030-01-01",
-                       "0001-01-01T00:00:00+05:00", [1, 2], [None, 3.5], ["1", None], "!!",
-                       {"__type__": "datetime", "__value__": "x"}, {"__type__": "bytes"}])
-)  # fmt: skip
-
-
-def _mutate(item: dict, changes: list[tuple[str, object]]) -> dict:
-    for path, value in changes:
-        *parents, last = path.split(".")
-        target = item
-        for key in parents:
-            target = target.get(key) if isinstance(target, dict) else None
-        if not isinstance(target, dict):
-            continue
-        if value is DROP:
-            target.pop(last, None)
-        else:
-            target[last] = copy.deepcopy(value)
-    return item
-
-
-mutated = st.builds(
-    lambda changes: json.dumps(_mutate(task_envelope(task_body([[event("acme", 1)]])), changes)),
-    st.lists(st.tuples(st.sampled_from(FIELDS), values), min_size=1, max_size=3),
-)
-raw_items = (
-    mutated
-    | mutated.map(str.encode)
-    | st.binary(max_size=80)
-    | json_values.map(json.dumps)
-    | st.sampled_from([nested(100_000), nested(100_000, "object"), b"\xff", b"", b"null"])
-)
+from tests.envelopes import POISON, bomb, event, mutated, raw_items, task_body, task_envelope
 
 
 @pytest.fixture(scope="module")

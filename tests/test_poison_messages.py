@@ -12,11 +12,13 @@ import subprocess
 import uuid
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
 from kombu import Connection, Producer, Queue
 from sqlalchemy import func, select
 
 from alertworker.models import AlertNotification, RejectedEvent
-from tests.envelopes import POISON, event, task_body, task_envelope
+from tests.envelopes import POISON, event, raw_items, task_body, task_envelope
 from tests.processes import WORKER_ARGS, celery, wait_for
 
 pytestmark = pytest.mark.slow
@@ -88,7 +90,7 @@ def acme(make_tenant, make_config):
 
 def _redis_push(redis_client, prefix):
     def push(queue: str, item) -> None:
-        raw = item if isinstance(item, bytes) else json.dumps(item).encode()
+        raw = item if isinstance(item, bytes | str) else json.dumps(item).encode()
         redis_client.lpush(f"{prefix}{queue}", raw)
 
     return push
@@ -115,6 +117,18 @@ def test_poison_on_the_delivery_and_maintenance_queues_is_rejected(redis_feeder)
             redis_feeder.feed(f"{name} on {queue}", bad, reason, queue)
     sweep = task_envelope(task_body([1, 2]), "alerts.maintenance", "alertworker.sweep")
     redis_feeder.feed("arguments the task does not take", sweep, "arguments", "alerts.maintenance")
+
+
+@hsettings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(item=raw_items)
+def test_after_any_mutated_envelope_the_worker_processes_the_next_event(redis_feeder, item):
+    """Valid envelopes changed field by field (dropped, retyped, random bytes, bad encodings):
+    whatever becomes of each, the valid event after it is processed at once."""
+    redis_feeder.push("alerts.events", item)
+    redis_feeder.probe("a mutated envelope")
+    assert redis_feeder.worker.alive()
 
 
 @pytest.fixture
