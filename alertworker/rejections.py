@@ -18,10 +18,7 @@ MAX_STORED_PAYLOAD = 64 * 1024
 
 def rejection(raw: Any, reason: str) -> dict[str, Any]:
     """A ``rejected_events`` row for ``raw`` (anything) rejected for ``reason``."""
-    try:
-        payload = raw if isinstance(raw, str) else json.dumps(raw, default=repr)
-    except (TypeError, ValueError, RecursionError):
-        payload = repr(raw)
+    payload = _payload(raw)
     event = raw if isinstance(raw, dict) else {}
     slug, event_id = event.get("tenant_id"), event.get("event_id")
     return {
@@ -31,6 +28,18 @@ def rejection(raw: Any, reason: str) -> dict[str, Any]:
         "payload": _text(payload[:MAX_STORED_PAYLOAD]),
         "received_at": utcnow(),
     }
+
+
+def _payload(raw: Any) -> str:
+    """``raw`` as text: JSON if it can be, else its repr, else its type (nested too deep)."""
+    if isinstance(raw, str):
+        return raw
+    for show in (lambda: json.dumps(raw, default=repr), lambda: repr(raw)):
+        try:
+            return show()
+        except (TypeError, ValueError, RecursionError):
+            pass
+    return f"<{type(raw).__name__} nested too deep to show>"
 
 
 def _text(value: str) -> str:
