@@ -9,7 +9,8 @@ decimal/octal/hex. Hosts on ``OUTBOUND_ALLOWLIST`` are exempt from the address c
 :func:`post_json` does the same checks again at send time, then connects to the very address it
 vetted (no DNS-rebinding window) while keeping the hostname for the Host header, SNI and
 certificate check. Timeouts are bounded, redirects are never followed, the body read is capped.
-Error messages name the host and status only: never the URL path, a header value or a body sent.
+Error messages name the host and status, and an excerpt of the answer scrubbed of every part of
+a secret (``alertworker.scrub``): never the URL path, a header value or a body sent.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import os
 import re
 import socket
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -32,9 +34,12 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from alertworker.channels.base import PermanentError, RetryableError
+from alertworker.scrub import redact
 from alertworker.settings import Settings
 
 log = logging.getLogger(__name__)
+# urllib3 logs every request's path at DEBUG, and a Slack webhook's path is a secret.
+logging.getLogger("urllib3.connectionpool").setLevel(logging.INFO)
 
 MAX_RESPONSE_BYTES = 64 * 1024
 USER_AGENT = "alertworker/0.1"
@@ -263,18 +268,20 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def excerpt(text: str, limit: int = 200) -> str:
-    return " ".join(text.split())[:limit]
+def excerpt(text: str, secrets: Iterable[str] = (), limit: int = 200) -> str:
+    """The start of a receiver's answer, blanks collapsed, without any part of ``secrets``."""
+    return " ".join(redact(text[: limit * 8], secrets).split())[:limit]
 
 
-def raise_for_status(resp: Response, host: str) -> None:
-    """2xx: return. 408/429/5xx: Retryable (with Retry-After). 3xx and other 4xx: Permanent."""
+def raise_for_status(resp: Response, host: str, secrets: Iterable[str] = ()) -> None:
+    """2xx: return. 408/429/5xx: Retryable (with Retry-After). 3xx and other 4xx: Permanent.
+    The error carries the status and an excerpt of the answer scrubbed of ``secrets``."""
     status = resp.status
     if 200 <= status < 300:
         return
     detail = f"{host}: HTTP {status}"
     if resp.text.strip():
-        detail += f": {excerpt(resp.text)}"
+        detail += f": {excerpt(resp.text, secrets)}"
     if 300 <= status < 400:
         raise PermanentError(f"{detail} (redirect not followed)", status_code=status)
     if status in (408, 429) or status >= 500:

@@ -22,6 +22,7 @@ import redis
 from alertworker.channels.base import Channel, Message, PermanentError, RetryableError
 from alertworker.outbound import excerpt, post_json, raise_for_status
 from alertworker.render import slack_payload
+from alertworker.scrub import secrets_of
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +50,16 @@ class SlackChannel(Channel):
         key = self.rate_key(url)
         self._take_slot(key, host)
         resp = post_json(url, body, headers, self.settings)
+        secrets = secrets_of(message.channel_config, self.settings)
         try:
-            raise_for_status(resp, host)
+            raise_for_status(resp, host, secrets)
         except RetryableError as exc:
             if exc.status_code == 429:
                 self._block(key, exc.retry_after or 1.0)
             raise
         if resp.status != 200 or resp.text.strip() != "ok":
-            detail = f"{host}: HTTP {resp.status}: unexpected answer {excerpt(resp.text)!r}"
+            answer = excerpt(resp.text, secrets)
+            detail = f"{host}: HTTP {resp.status}: unexpected answer {answer!r}"
             raise PermanentError(detail, status_code=resp.status)
 
     def rate_key(self, url: str) -> str:

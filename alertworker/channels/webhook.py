@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from alertworker.channels.base import Channel, Message, PermanentError
 from alertworker.outbound import post_json, raise_for_status
 from alertworker.render import as_utc
+from alertworker.scrub import secrets_of
 
 PAYLOAD_KEYS = (
     "delivery_id",
@@ -65,7 +66,8 @@ class WebhookChannel(Channel):
         if config.get("secret"):
             headers["X-Alertworker-Signature"] = sign(str(config["secret"]), timestamp, body)
         resp = post_json(url, body, headers, self.settings)
-        raise_for_status(resp, urlsplit(url).hostname or "webhook")
+        host = urlsplit(url).hostname or "webhook"
+        raise_for_status(resp, host, secrets_of(config, self.settings))
 
 
 def payload(message: Message) -> dict[str, Any]:
