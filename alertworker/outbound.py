@@ -47,6 +47,9 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _HOSTNAME = re.compile(r"[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?")
 _NUMERIC = re.compile(r"[0-9a-fx.]+")
 _FRAMING = {"host", "content-length", "transfer-encoding", "connection", "te", "upgrade"}
+RESERVED_HEADERS = frozenset(_FRAMING | {"user-agent", "content-type", "idempotency-key"})
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -70,6 +73,24 @@ class Response:
     text: str  # at most MAX_RESPONSE_BYTES of the body, decoded
 
 
+def has_control(text: str) -> bool:
+    """True when ``text`` holds a control character (C0, DEL, C1, line/paragraph separator)."""
+    return _CONTROL.search(text) is not None
+
+
+def header_problem(name: str, value: str) -> str | None:
+    """Why a config's custom header may not be sent, or None: not a header name, a name that is
+    (or differs only by case or ``_``/``-`` from) one alertworker sets, a control character."""
+    if not _TOKEN.fullmatch(name):
+        return "must be an HTTP header name"
+    key = name.lower().replace("_", "-")
+    if key in RESERVED_HEADERS or key.startswith("x-alertworker-"):
+        return f"header {name!r} is set by alertworker and cannot be overridden"
+    if has_control(value):
+        return f"header {name!r} must not contain control characters"
+    return None
+
+
 def check_url(url: str, settings: Settings, *, resolve: bool = True) -> None:
     """Raise :class:`UnsafeURLError` unless ``url`` is an acceptable outbound target."""
     target = parse_target(url, settings)
@@ -84,6 +105,8 @@ def check_url(url: str, settings: Settings, *, resolve: bool = True) -> None:
 
 def parse_target(url: str, settings: Settings) -> Target:
     """The static checks of :func:`check_url` (no DNS): scheme, credentials, port, literal IPs."""
+    if has_control(url):  # urlsplit would quietly drop a tab or a newline
+        raise UnsafeURLError("URL must not contain control characters")
     try:
         parts = urlsplit(url.strip())
         port = parts.port
@@ -177,6 +200,8 @@ def post_json(url: str, body: bytes, headers: dict[str, str], settings: Settings
     host_header = f"[{target.host}]" if ":" in target.host else target.host
     if target.port != default_port:
         host_header += f":{target.port}"
+    if any(has_control(k) or has_control(v) for k, v in headers.items()):
+        raise PermanentError(f"request to {target.host} refused: control character in a header")
     own = {k: v for k, v in headers.items() if k.lower() not in _FRAMING | {"user-agent"}}
     all_headers = {"User-Agent": USER_AGENT, **own, "Host": host_header}
     what = "connection failed"

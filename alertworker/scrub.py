@@ -22,8 +22,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import quote, quote_plus, urlsplit
 
-from alertworker.schemas.configs import MASK
-
+MASK = "****"
 MIN_RUN = 8
 MIN_SECRET = 4
 SECRET_KEYS = ("webhook_url", "secret", "routing_key", "auth_token")

@@ -3,7 +3,8 @@
 Hostile clients at the edge: 64 connections that stop or trickle (headers or body) do not
 stall ``/healthz``, ``POST /events`` or the live stream; bodies over the limit are 413 whether
 they declare a length or come chunked; made-up methods and paths add at most one metric
-series; tokens never reach the access log, whichever way a client sends them.
+series; tokens never reach the access log, whichever way a client sends them; a header with a
+trailing LF or named like a reserved one is a 422 naming the field.
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ def _healthy(base: str) -> bool:
 @pytest.fixture
 def token(settings, session_factory):
     with session_factory() as session:
-        row, token = create_token(session, "acme", "ops@acme.test", ["alerts:read", "events:write"])
+        scopes = ["alerts:read", "alerts:write", "events:write"]
+        row, token = create_token(session, "acme", "ops@acme.test", scopes)
         return token, row.tenant_id
 
 
@@ -217,3 +219,14 @@ def test_tokens_never_reach_the_access_log(server, token):
     leaked = [w for w in windows if w in log]
     assert not leaked, [line for line in log.splitlines() if any(w in line for w in leaked)]
     assert not re.search(r"access_token", log)
+
+
+@pytest.mark.parametrize("headers", [{"X-Team": "ops\n"}, {"Idempotency_Key": "forged"}])
+def test_outbound_headers_are_checked_through_the_server(server, token, headers):
+    base, _ = server
+    config = {"name": "h", "alert_type": "high_latency", "channels": ["webhook"],
+              "channel_config": {"webhook": {"url": "http://127.0.0.1:9/hook", "headers": headers}}}
+    r = requests.post(f"{base}/api/v1/admin/alerts/configs", json=config, timeout=5,
+                      headers={"Authorization": f"Bearer {token[0]}"})  # fmt: skip
+    assert r.status_code == 422
+    assert "headers" in r.json()["error"]["fields"]["channel_config"]["webhook"]

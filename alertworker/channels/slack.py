@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import redis
 
 from alertworker.channels.base import Channel, Message, PermanentError, RetryableError
-from alertworker.outbound import excerpt, post_json, raise_for_status
+from alertworker.outbound import excerpt, has_control, post_json, raise_for_status
 from alertworker.render import slack_payload
 from alertworker.scrub import secrets_of
 
@@ -42,6 +42,8 @@ class SlackChannel(Channel):
         payload = slack_payload(message, self.settings)
         if message.channel_config.get("channel"):
             payload["channel"] = str(message.channel_config["channel"])
+            if has_control(payload["channel"]):
+                raise PermanentError("slack channel name has a control character")
         body = json.dumps(payload, ensure_ascii=False).encode()
         headers = {
             "Content-Type": "application/json; charset=utf-8",
