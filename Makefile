@@ -32,8 +32,8 @@ worker: install  ## a Celery worker on every queue
 beat: install  ## Celery beat (run exactly one)
 	$(VENV)/bin/celery -A tasks beat -l info
 
-api: install  ## the REST API under gunicorn on :8000
-	$(VENV)/bin/gunicorn --worker-class gthread --threads 8 --bind 0.0.0.0:8000 'api:create_app()'
+api: install  ## the REST API under gunicorn (gevent workers, gunicorn.conf.py) on :8000
+	$(VENV)/bin/gunicorn --config gunicorn.conf.py 'api:create_app()'
 
 bench: install  ## throughput and latency vs a no-op task (local Postgres, Redis); JSON in bench-results/
 	$(VENV)/bin/alertworker bench $(BENCH_ARGS)

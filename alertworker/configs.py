@@ -134,11 +134,3 @@ def restore_secrets(new: dict[str, Any], stored: dict[str, Any]) -> dict[str, An
         raise ValidationError({"channel_config": errors})
     return new
 
-
-def secret_values(channel_config: dict[str, Any] | None) -> list[str]:
-    """Every secret string of a config's channels (to scrub them from error text)."""
-    cc = channel_config or {}
-    hook = cc.get("webhook") or {}
-    values = [(cc.get("slack") or {}).get("webhook_url"), hook.get("secret")]
-    values += list((hook.get("headers") or {}).values())
-    return [v for v in values if isinstance(v, str) and len(v) >= 4]

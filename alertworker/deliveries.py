@@ -114,8 +114,9 @@ def deliver(
         session.commit()
     for delivery_id, error in sent.items():
         _observe(
-            delivery_id, attempts[delivery_id], error, outcomes[delivery_id], *messages[delivery_id]
-        )
+            settings, delivery_id, attempts[delivery_id], error, outcomes[delivery_id],
+            *messages[delivery_id],
+        )  # fmt: skip
     return outcomes
 
 
@@ -140,6 +141,7 @@ def _send(
 
 
 def _observe(
+    settings: Settings,
     delivery_id: int,
     attempt: int,
     error: DeliveryError | None,
@@ -159,7 +161,7 @@ def _observe(
         channel,
         attempt,
         outcome.status,
-        f" ({retry.scrub(str(error), message)})" if error else "",
+        f" ({retry.scrub(str(error), message, settings)})" if error else "",
         extra={"delivery_id": delivery_id, "event_id": message.event_id if message else None},
     )
 

@@ -44,6 +44,7 @@ from alertworker.render import (
     format_time,
     truncate,
 )
+from alertworker.scrub import redact, secrets_of
 from alertworker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -149,7 +150,7 @@ def _send_one(
     else:
         values.update(status="failed")
     if error is not None:
-        values["last_error"] = str(error)[:1000]
+        values["last_error"] = redact(str(error), secrets_of(None, settings))[:1000]
     with session_factory() as session:
         changed = session.execute(
             update(G)

@@ -19,10 +19,11 @@ from marshmallow import ValidationError
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from alertworker.configs import NotFoundError, secret_values
+from alertworker.configs import NotFoundError
 from alertworker.db import utcnow
 from alertworker.models import AlertConfig, AlertNotification, NotificationDelivery
-from alertworker.schemas import MASK, MAX_ID
+from alertworker.schemas import MAX_ID
+from alertworker.scrub import redact, secrets_of
 
 log = logging.getLogger(__name__)
 N = AlertNotification
@@ -89,7 +90,7 @@ def get_notification(session: Session, tenant_id: int, notification_id: int) -> 
     """A notification with its deliveries; secrets of its config are scrubbed from errors."""
     row = _get(session, tenant_id, notification_id)
     config = session.get(AlertConfig, row.config_id) if row.config_id is not None else None
-    secrets = secret_values(config.channel_config) if config is not None else []
+    secrets = secrets_of(config.channel_config) if config is not None else []
     deliveries = session.scalars(
         select(NotificationDelivery)
         .where(NotificationDelivery.notification_id == row.id)
@@ -98,7 +99,9 @@ def get_notification(session: Session, tenant_id: int, notification_id: int) -> 
     return SimpleNamespace(
         **_columns(row),
         deliveries=[
-            SimpleNamespace(**_columns(d) | {"last_error": _scrub(d.last_error, secrets)})
+            SimpleNamespace(
+                **_columns(d) | {"last_error": d.last_error and redact(d.last_error, secrets)}
+            )
             for d in deliveries
         ],
     )
@@ -146,9 +149,3 @@ def mark_all_read(session: Session, tenant_id: int) -> int:
 def _columns(row: Any) -> dict[str, Any]:
     return {c.key: getattr(row, c.key) for c in row.__table__.columns}
 
-
-def _scrub(text: str | None, secrets: list[str]) -> str | None:
-    for secret in secrets:
-        if text and secret in text:
-            text = text.replace(secret, MASK)
-    return text

@@ -9,7 +9,8 @@ decimal/octal/hex. Hosts on ``OUTBOUND_ALLOWLIST`` are exempt from the address c
 :func:`post_json` does the same checks again at send time, then connects to the very address it
 vetted (no DNS-rebinding window) while keeping the hostname for the Host header, SNI and
 certificate check. Timeouts are bounded, redirects are never followed, the body read is capped.
-Error messages name the host and status only: never the URL path, a header value or a body sent.
+Error messages name the host and status, and an excerpt of the answer scrubbed of every part of
+a secret (``alertworker.scrub``): never the URL path, a header value or a body sent.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import os
 import re
 import socket
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -32,9 +34,12 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from alertworker.channels.base import PermanentError, RetryableError
+from alertworker.scrub import redact
 from alertworker.settings import Settings
 
 log = logging.getLogger(__name__)
+# urllib3 logs every request's path at DEBUG, and a Slack webhook's path is a secret.
+logging.getLogger("urllib3.connectionpool").setLevel(logging.INFO)
 
 MAX_RESPONSE_BYTES = 64 * 1024
 USER_AGENT = "alertworker/0.1"
@@ -42,6 +47,9 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _HOSTNAME = re.compile(r"[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?")
 _NUMERIC = re.compile(r"[0-9a-fx.]+")
 _FRAMING = {"host", "content-length", "transfer-encoding", "connection", "te", "upgrade"}
+RESERVED_HEADERS = frozenset(_FRAMING | {"user-agent", "content-type", "idempotency-key"})
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -65,6 +73,24 @@ class Response:
     text: str  # at most MAX_RESPONSE_BYTES of the body, decoded
 
 
+def has_control(text: str) -> bool:
+    """True when ``text`` holds a control character (C0, DEL, C1, line/paragraph separator)."""
+    return _CONTROL.search(text) is not None
+
+
+def header_problem(name: str, value: str) -> str | None:
+    """Why a config's custom header may not be sent, or None: not a header name, a name that is
+    (or differs only by case or ``_``/``-`` from) one alertworker sets, a control character."""
+    if not _TOKEN.fullmatch(name):
+        return "must be an HTTP header name"
+    key = name.lower().replace("_", "-")
+    if key in RESERVED_HEADERS or key.startswith("x-alertworker-"):
+        return f"header {name!r} is set by alertworker and cannot be overridden"
+    if has_control(value):
+        return f"header {name!r} must not contain control characters"
+    return None
+
+
 def check_url(url: str, settings: Settings, *, resolve: bool = True) -> None:
     """Raise :class:`UnsafeURLError` unless ``url`` is an acceptable outbound target."""
     target = parse_target(url, settings)
@@ -79,6 +105,8 @@ def check_url(url: str, settings: Settings, *, resolve: bool = True) -> None:
 
 def parse_target(url: str, settings: Settings) -> Target:
     """The static checks of :func:`check_url` (no DNS): scheme, credentials, port, literal IPs."""
+    if has_control(url):  # urlsplit would quietly drop a tab or a newline
+        raise UnsafeURLError("URL must not contain control characters")
     try:
         parts = urlsplit(url.strip())
         port = parts.port
@@ -172,6 +200,8 @@ def post_json(url: str, body: bytes, headers: dict[str, str], settings: Settings
     host_header = f"[{target.host}]" if ":" in target.host else target.host
     if target.port != default_port:
         host_header += f":{target.port}"
+    if any(has_control(k) or has_control(v) for k, v in headers.items()):
+        raise PermanentError(f"request to {target.host} refused: control character in a header")
     own = {k: v for k, v in headers.items() if k.lower() not in _FRAMING | {"user-agent"}}
     all_headers = {"User-Agent": USER_AGENT, **own, "Host": host_header}
     what = "connection failed"
@@ -263,18 +293,20 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def excerpt(text: str, limit: int = 200) -> str:
-    return " ".join(text.split())[:limit]
+def excerpt(text: str, secrets: Iterable[str] = (), limit: int = 200) -> str:
+    """The start of a receiver's answer, blanks collapsed, without any part of ``secrets``."""
+    return " ".join(redact(text[: limit * 8], secrets).split())[:limit]
 
 
-def raise_for_status(resp: Response, host: str) -> None:
-    """2xx: return. 408/429/5xx: Retryable (with Retry-After). 3xx and other 4xx: Permanent."""
+def raise_for_status(resp: Response, host: str, secrets: Iterable[str] = ()) -> None:
+    """2xx: return. 408/429/5xx: Retryable (with Retry-After). 3xx and other 4xx: Permanent.
+    The error carries the status and an excerpt of the answer scrubbed of ``secrets``."""
     status = resp.status
     if 200 <= status < 300:
         return
     detail = f"{host}: HTTP {status}"
     if resp.text.strip():
-        detail += f": {excerpt(resp.text)}"
+        detail += f": {excerpt(resp.text, secrets)}"
     if 300 <= status < 400:
         raise PermanentError(f"{detail} (redirect not followed)", status_code=status)
     if status in (408, 429) or status >= 500:

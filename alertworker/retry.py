@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from alertworker.channels.base import DeliveryError, Message, RetryableError
+from alertworker.scrub import redact, secrets_of
 from alertworker.settings import Settings
 
 SHORT_RETRY_SECONDS = 30.0
@@ -38,7 +39,7 @@ def after_error(
     values: dict[str, Any] = {
         "lease_expires_at": None,
         "next_attempt_at": None,
-        "last_error": scrub(str(error), message),
+        "last_error": scrub(str(error), message, settings),
         "last_status_code": error.status_code,
     }
     if isinstance(error, RetryableError) and attempt < settings.delivery_max_attempts:
@@ -53,17 +54,14 @@ def after_error(
         )
         return values, "pending", delay if short else None
     if isinstance(error, RetryableError):
-        values["last_error"] = scrub(f"gave up after {attempt} attempts: {error}", message)
+        gave_up = f"gave up after {attempt} attempts: {error}"
+        values["last_error"] = scrub(gave_up, message, settings)
     values["status"] = "failed"
     return values, "failed", None
 
 
-def scrub(text: str, message: Message | None) -> str:
-    """Truncate an error and blank out any secret of the channel config that slipped into it."""
-    if message is not None:
-        cfg = message.channel_config
-        secrets = [cfg.get("secret"), cfg.get("webhook_url"), *(cfg.get("headers") or {}).values()]
-        for secret in secrets:
-            if isinstance(secret, str) and len(secret) >= 4:
-                text = text.replace(secret, "****")
-    return text[:MAX_ERROR_CHARS]
+def scrub(text: str, message: Message | None, settings: Settings | None = None) -> str:
+    """Truncate an error and blank out any part of a secret (the channel config's, the
+    settings') that slipped into it."""
+    config = message.channel_config if message is not None else None
+    return redact(text, secrets_of(config, settings))[:MAX_ERROR_CHARS]

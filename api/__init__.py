@@ -1,10 +1,11 @@
 """The thin Flask REST API of SPEC §6: ``create_app()`` and one blueprint per resource.
 
-    gunicorn -k gthread --threads 32 'api:create_app()'
+    gunicorn --config gunicorn.conf.py 'api:create_app()'   # gevent workers
 
 Views load input through a schema, call one domain function of ``alertworker`` and dump the
-result; errors are answered in one shape by ``api.errors``. The threaded worker class is needed
-for the live stream (``api.stream``).
+result; errors are answered in one shape by ``api.errors``. The live stream (``api.stream``)
+holds its connection open: gevent workers (``gunicorn.conf.py``) give each one a greenlet, so
+neither streams nor slow clients use up the server.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ def _authenticate() -> Principal:
         raise ApiError(401, "an 'Authorization: Bearer <token>' header is required",
                        headers=_CHALLENGE)
     found = verify_token(db(), token)
+    db().close()  # give the connection back: the view may first wait for a slow client's body
     if found is None:
         raise ApiError(401, "the token is invalid or revoked", headers=_CHALLENGE)
     return found

@@ -37,10 +37,15 @@ API_REQUESTS = Counter(
 )
 
 
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 def count_request(response: Response) -> Response:
-    """after_request hook: one count per response, labelled by route pattern (not raw path)."""
+    """after_request hook: one count per response, labelled by route pattern (not raw path);
+    any other method is ``other``, so no client can add series without bound."""
     rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
-    API_REQUESTS.labels(request.method, rule, str(response.status_code)).inc()
+    method = request.method if request.method in METHODS else "other"
+    API_REQUESTS.labels(method, rule, str(response.status_code)).inc()
     return response
 
 

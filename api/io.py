@@ -1,7 +1,8 @@
 """Reading requests and writing responses: JSON bodies, query strings, dumps, OpenAPI notes.
 
 :func:`json_body` parses strictly (no NaN/Infinity, bounded nesting) and refuses strings that
-Postgres cannot store (NUL, unpaired surrogates), so no body reaches the database as a 500.
+Postgres cannot store (NUL, unpaired surrogates), so no body reaches the database as a 500;
+a body past the limit is 413, chunked or not.
 :func:`doc` records a view's schemas for the OpenAPI document (``api.openapi``).
 """
 
@@ -13,6 +14,7 @@ from typing import Any
 
 from flask import Response, jsonify, request
 from marshmallow import Schema, ValidationError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from api.errors import ApiError
 
@@ -25,7 +27,7 @@ def _no_constants(name: str) -> None:
 
 def json_body() -> Any:
     """The request's JSON body; 400 when it is missing or malformed, 422 for bad strings."""
-    raw = request.get_data(cache=True)
+    raw = _raw_body()
     if not raw.strip():
         raise ApiError(400, "the request body must be JSON", code="malformed_json")
     try:
@@ -34,6 +36,17 @@ def json_body() -> Any:
         raise ApiError(400, "the request body is not valid JSON", code="malformed_json") from None
     _check_tree(data)
     return data
+
+
+def _raw_body() -> bytes:
+    """The body, 413 past ``MAX_CONTENT_LENGTH`` however it is framed: werkzeug refuses a
+    declared length past it, but only cuts a chunked body there, so look for one byte more."""
+    raw = request.get_data(cache=True)
+    limit = request.max_content_length
+    if request.content_length is None and limit is not None and len(raw) >= limit:
+        if request.environ["wsgi.input"].read(1):
+            raise RequestEntityTooLarge()
+    return raw
 
 
 def _check_tree(data: Any) -> None:

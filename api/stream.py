@@ -7,10 +7,8 @@ count. A ``: heartbeat`` comment every ~15 s keeps proxies from closing an idle 
 lets the server notice a client that went away (the write fails, the generator is closed and
 its pub/sub connection released).
 
-Each open stream holds one server thread for its lifetime. Run the API under gunicorn with a
-threaded worker, e.g. ``gunicorn -k gthread --threads 32 'api:create_app()'``: a sync worker
-would be blocked by a single stream. Size ``--threads`` for the expected number of open admin
-tabs plus ordinary requests.
+Each open stream holds one greenlet (gevent workers, ``gunicorn.conf.py``) or one thread (a
+threaded server) for its lifetime: a sync worker would be blocked by a single stream.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import ssl
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
@@ -73,6 +73,7 @@ class Reply:
     delay: float = 0.0  # seconds to wait before answering
     redirect: str | None = None  # Location header
     keep_alive: bool = False  # leave the connection open for the next request
+    echo: Callable[[Request], str] | None = None  # the body made from the request, if set
 
 
 @dataclass
@@ -99,7 +100,8 @@ class _Handler(BaseHTTPRequestHandler):
         reply = receiver.replies.pop(0) if receiver.replies else receiver.default
         if reply.delay and receiver.stopping.wait(reply.delay):
             return
-        data = reply.body.encode() if isinstance(reply.body, str) else reply.body
+        body = reply.echo(request) if reply.echo else reply.body
+        data = body.encode() if isinstance(body, str) else body
         self.send_response(reply.status)
         if reply.redirect:
             self.send_header("Location", reply.redirect)

@@ -176,7 +176,7 @@ def test_connection_refused_is_retryable(closed_port, settings):
 
 
 def test_header_with_newline_is_permanent(http_receiver, settings):
-    with pytest.raises(PermanentError, match="invalid header") as info:
+    with pytest.raises(PermanentError, match="control character in a header") as info:
         post_json(http_receiver.url(), b"{}", {"X-Evil": "a\r\nX-Injected: 1"}, settings)
     assert "Injected" not in str(info.value)
 

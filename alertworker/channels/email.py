@@ -26,7 +26,7 @@ from email.utils import format_datetime, make_msgid, parseaddr
 from typing import Any
 
 from alertworker.channels.base import Channel, Message, PermanentError, RetryableError
-from alertworker.outbound import excerpt
+from alertworker.outbound import excerpt, has_control
 from alertworker.render import render_email
 from alertworker.settings import Settings
 
@@ -98,7 +98,7 @@ def _recipients(config: dict) -> list[str]:
     if not isinstance(recipients, list) or not recipients:
         raise PermanentError("email channel has no recipients configured")
     for address in recipients:
-        if not isinstance(address, str) or "@" not in address or any(c in address for c in "\r\n"):
+        if not isinstance(address, str) or "@" not in address or has_control(address):
             raise PermanentError("email channel has an invalid recipient address")
     return recipients
 

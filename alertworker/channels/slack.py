@@ -20,8 +20,9 @@ from urllib.parse import urlsplit
 import redis
 
 from alertworker.channels.base import Channel, Message, PermanentError, RetryableError
-from alertworker.outbound import excerpt, post_json, raise_for_status
+from alertworker.outbound import excerpt, has_control, post_json, raise_for_status
 from alertworker.render import slack_payload
+from alertworker.scrub import secrets_of
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,8 @@ class SlackChannel(Channel):
         payload = slack_payload(message, self.settings)
         if message.channel_config.get("channel"):
             payload["channel"] = str(message.channel_config["channel"])
+            if has_control(payload["channel"]):
+                raise PermanentError("slack channel name has a control character")
         body = json.dumps(payload, ensure_ascii=False).encode()
         headers = {
             "Content-Type": "application/json; charset=utf-8",
@@ -49,14 +52,16 @@ class SlackChannel(Channel):
         key = self.rate_key(url)
         self._take_slot(key, host)
         resp = post_json(url, body, headers, self.settings)
+        secrets = secrets_of(message.channel_config, self.settings)
         try:
-            raise_for_status(resp, host)
+            raise_for_status(resp, host, secrets)
         except RetryableError as exc:
             if exc.status_code == 429:
                 self._block(key, exc.retry_after or 1.0)
             raise
         if resp.status != 200 or resp.text.strip() != "ok":
-            detail = f"{host}: HTTP {resp.status}: unexpected answer {excerpt(resp.text)!r}"
+            answer = excerpt(resp.text, secrets)
+            detail = f"{host}: HTTP {resp.status}: unexpected answer {answer!r}"
             raise PermanentError(detail, status_code=resp.status)
 
     def rate_key(self, url: str) -> str:

@@ -1,7 +1,8 @@
 """Webhook channel (SPEC §7): POST the notification as JSON to the config's URL.
 
-The body has exactly :data:`PAYLOAD_KEYS`. Headers: the config's custom ``headers``, then ours,
-which win over a custom header of the same name: ``Content-Type``, ``Idempotency-Key`` (the
+The body has exactly :data:`PAYLOAD_KEYS`. Headers: the config's custom ``headers`` (one with a
+control character, or named like one of ours or a framing header, fails the delivery), then
+ours: ``Content-Type``, ``Idempotency-Key`` (the
 delivery id), ``X-Alertworker-Timestamp`` (unix seconds) and, when the config has a ``secret``,
 ``X-Alertworker-Signature: v1=<hex HMAC-SHA256(secret, timestamp + "." + raw body)>``
 (receiver recipe: README, "Verifying webhook signatures"). 2xx is success; 408/429/5xx are retryable
@@ -19,8 +20,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from alertworker.channels.base import Channel, Message, PermanentError
-from alertworker.outbound import post_json, raise_for_status
+from alertworker.outbound import header_problem, post_json, raise_for_status
 from alertworker.render import as_utc
+from alertworker.scrub import secrets_of
 
 PAYLOAD_KEYS = (
     "delivery_id",
@@ -38,7 +40,6 @@ PAYLOAD_KEYS = (
     "suppressed_since_last",
     "is_test",
 )
-_OURS = {"content-type", "idempotency-key", "x-alertworker-timestamp", "x-alertworker-signature"}
 
 
 class WebhookChannel(Channel):
@@ -56,7 +57,10 @@ class WebhookChannel(Channel):
             payload(message), separators=(",", ":"), ensure_ascii=False, default=str
         ).encode()
         timestamp = str(int(time.time()))
-        headers = {str(k): str(v) for k, v in custom.items() if str(k).lower() not in _OURS}
+        headers = {str(k): str(v) for k, v in custom.items()}
+        for name, value in headers.items():
+            if problem := header_problem(name, value):
+                raise PermanentError(f"webhook headers: {problem}")
         headers |= {
             "Content-Type": "application/json",
             "Idempotency-Key": str(message.delivery_id),
@@ -65,7 +69,8 @@ class WebhookChannel(Channel):
         if config.get("secret"):
             headers["X-Alertworker-Signature"] = sign(str(config["secret"]), timestamp, body)
         resp = post_json(url, body, headers, self.settings)
-        raise_for_status(resp, urlsplit(url).hostname or "webhook")
+        host = urlsplit(url).hostname or "webhook"
+        raise_for_status(resp, host, secrets_of(config, self.settings))
 
 
 def payload(message: Message) -> dict[str, Any]:

@@ -3,7 +3,9 @@
 Unknown keys are rejected, naming the key. Secrets (slack.webhook_url, webhook header values,
 webhook.secret) are write-only: responses carry ``mask_channel_config``'s masks, and a masked
 value sent back means "keep the stored one" (``configs.restore_secrets`` swaps it back).
-URLs are checked by ``outbound.check_url``.
+URLs are checked by ``outbound.check_url``; no string of a channel config may hold a control
+character, and custom headers follow ``outbound.header_problem`` (no look-alike of a header
+alertworker sets, by case or ``_``/``-``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from marshmallow import (
 )
 
 from alertworker.catalog import ALERT_TYPES, CHANNELS, SEVERITIES
+from alertworker.outbound import has_control, header_problem
+from alertworker.scrub import MASK
 
 # --- conditions (SPEC §4) -------------------------------------------------------------------
 
@@ -67,19 +71,14 @@ CONDITION_SCHEMAS: dict[str, Schema] = {alert_type: _Conditions() for alert_type
 # --- alert configs ---------------------------------------------------------------------------
 
 MAX_ID = 2**31 - 1
-MASK = "****"
-_HEADER_NAME = validate.Regexp(
-    r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$", error="must be an HTTP header name"
-)
-_NO_CRLF = validate.Regexp(r"^[^\r\n\x00]*$", error="must not contain CR, LF or NUL")
-_RESERVED_HEADERS = {
-    "host",
-    "content-length",
-    "content-type",
-    "transfer-encoding",
-    "connection",
-    "idempotency-key",
-}
+
+
+def _no_control(value: str) -> None:
+    """Every string of a channel config goes out (headers, addresses, URLs, the Slack channel)."""
+    if has_control(value):
+        raise ValidationError("must not contain control characters")
+
+
 _URL = validate.URL(schemes={"http", "https"}, require_tld=False, error="must be an http(s) URL")
 
 
@@ -115,16 +114,17 @@ class _HttpURL(fields.String):
         value = super()._deserialize(value, attr, data, **kwargs)
         if self.secret and is_masked(value):
             return value
+        _no_control(value)
         _URL(value)
         if "@" in urlsplit(value).netloc:
             raise ValidationError("must not contain credentials")
         return value
 
 
-def _header_names(headers: dict[str, str]) -> None:
-    for name in headers:
-        if name.lower() in _RESERVED_HEADERS or name.lower().startswith("x-alertworker-"):
-            raise ValidationError(f"header {name!r} is set by alertworker and cannot be overridden")
+def _headers(headers: dict[str, str]) -> None:
+    for name, value in headers.items():
+        if problem := header_problem(name, value):
+            raise ValidationError(problem)
 
 
 class _Strict(Schema):
@@ -134,7 +134,7 @@ class _Strict(Schema):
 
 class EmailChannelSchema(_Strict):
     recipients = fields.List(
-        fields.Email(validate=validate.Length(max=320)),
+        fields.Email(validate=[validate.Length(max=320), _no_control]),
         required=True,
         validate=validate.Length(1, 50),
     )
@@ -142,18 +142,20 @@ class EmailChannelSchema(_Strict):
 
 class SlackChannelSchema(_Strict):
     webhook_url = _HttpURL(secret=True, required=True)
-    channel = fields.String(validate=[validate.Length(1, 80), _NO_CRLF])
+    channel = fields.String(validate=[validate.Length(1, 80), _no_control])
 
 
 class WebhookChannelSchema(_Strict):
     url = _HttpURL(required=True)
     headers = fields.Dict(
-        keys=fields.String(validate=_HEADER_NAME),
-        values=fields.String(validate=[validate.Length(max=4096), _NO_CRLF]),
+        keys=fields.String(validate=validate.Length(1, 100)),
+        values=fields.String(validate=validate.Length(max=4096)),
         load_default=dict,
-        validate=[validate.Length(max=20), _header_names],
+        validate=[validate.Length(max=20), _headers],
     )
-    secret = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 512))
+    secret = fields.String(
+        load_default=None, allow_none=True, validate=[validate.Length(1, 512), _no_control]
+    )
 
 
 class ChannelConfigSchema(_Strict):
