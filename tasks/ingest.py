@@ -15,7 +15,7 @@ from tasks.delivery import enqueue_deliveries
 
 log = get_task_logger(__name__)
 
-MAX_DB_RETRIES = 60  # about an hour of Postgres being away, then the batch is logged and dropped
+MAX_DB_RETRIES = 160  # about an hour of Postgres being away, then the batch is logged and dropped
 MAX_REDELIVERIES = 5  # a batch that keeps killing its worker is parked as rejected
 
 
@@ -40,7 +40,7 @@ def ingest(self, *args: Any, **kwargs: Any) -> dict[str, int] | None:
         if self.request.retries >= MAX_DB_RETRIES:
             log.error("batch of %d events dropped: database unavailable: %s", len(events), exc)
             raise
-        countdown = min(60, 2**self.request.retries) * random.uniform(0.5, 1)
+        countdown = min(30, 2**self.request.retries) * random.uniform(0.5, 1)  # < visibility
         raise self.retry(exc=exc, countdown=countdown, max_retries=MAX_DB_RETRIES) from exc
     except Exception as exc:
         log.exception("batch of %d events failed in the pipeline", len(events))
