@@ -14,7 +14,17 @@ EVALUATIONS = Counter(
     ["outcome"],  # matched, condition_not_met, duplicate, throttled_cooldown, ... notified
 )
 THROTTLE_FAIL_OPEN = Counter(
-    "alertworker_throttle_fail_open_total", "Throttle decisions let through with Redis down"
+    "alertworker_throttle_fail_open_total",
+    "Notifications let through with Redis down and no recent send known to Postgres",
+)
+THROTTLE_POSTGRES = Counter(
+    "alertworker_throttle_postgres_suppressed_total",
+    "Decisions Redis allowed (or could not take) that Postgres's memory suppressed",
+    ["reason"],  # cooldown, hourly_cap
+)
+THROTTLE_SETTLE_FAILED = Counter(
+    "alertworker_throttle_settle_failed_total",
+    "Committed decisions Redis could not be told of (their provisional hold lapses)",
 )
 DELIVERY_ATTEMPTS = Counter(
     "alertworker_delivery_attempts_total", "Delivery attempts", ["channel", "outcome"]

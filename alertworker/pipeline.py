@@ -8,11 +8,14 @@
 4. for a replayed batch (redelivered or retried), skips (config, event_id) pairs already
    notified; otherwise the unique (config, event_id) keeps duplicates to one notification;
 5. coalesces events of the same (config, fingerprint) when the config has a cooldown, and asks
-   Redis for every throttle decision in one round trip (test events bypass throttling);
-6. in one transaction, ``recording.record`` writes the decisions: notifications, delivery
-   rows, folds of suppressed events, the ``alert_throttles`` summary; rejections too;
-7. after the commit, hands the new deliveries to ``on_commit`` (the worker enqueues them) and
-   publishes the new notifications to the live stream.
+   Redis for every throttle decision in one round trip (test events bypass throttling); an
+   allowed decision holds its alert only provisionally until step 7 confirms it;
+6. in one transaction, ``recording.record`` has Postgres review what Redis allowed
+   (``throttle_pg``) and writes the decisions: notifications, delivery rows, folds of
+   suppressed events, the ``alert_throttles`` summary; rejections too;
+7. after the commit, hands the new deliveries to ``on_commit`` (the worker enqueues them),
+   settles the provisional decisions in Redis (one round trip) and publishes the new
+   notifications to the live stream.
 
 Database errors propagate: the caller retries the whole batch, which is idempotent.
 """
@@ -39,7 +42,7 @@ from alertworker.recording import Group
 from alertworker.rejections import record_rejections, rejection
 from alertworker.schemas import EventSchema
 from alertworker.settings import Settings
-from alertworker.throttle import Decision, Request, Throttle, fingerprint
+from alertworker.throttle import Decision, Settlement, Throttle, fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,7 @@ class BatchResult:
     rejected: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
     deliveries: list[Pending] = field(default_factory=list)  # to enqueue after the commit
+    settlements: list[Settlement] = field(default_factory=list)  # to tell Redis after it
 
 
 class Pipeline:
@@ -66,7 +70,9 @@ class Pipeline:
         self.clock = clock
         self.session_factory = session_factory
         self.redis = redis
-        self.throttle = Throttle(redis, settings.redis_key_prefix)
+        self.throttle = Throttle(
+            redis, settings.redis_key_prefix, int(settings.throttle_provisional_seconds * 1000)
+        )
         self.configs = ConfigCache()
 
     def process(
@@ -82,6 +88,7 @@ class Pipeline:
         ``on_commit`` gets the new deliveries right after the commit (the worker enqueues
         them there, first thing, for latency); they are also in the result."""
         result = BatchResult(received=len(raw_events))
+        now = self.clock()
         metrics.EVENTS_RECEIVED.inc(len(raw_events))
         events, rejects, seen = [], [], set()
         for raw in raw_events:
@@ -116,15 +123,15 @@ class Pipeline:
             configs = self.configs.get(session, dict(tenants.values()))
 
             groups = self._match(conn, sql, events, tenants, configs, result.outcomes, replay)
-            decisions = self._decide(groups)
+            decisions = self._decide(groups, now)
             summaries = recording.record(
-                conn, sql, groups, decisions, self.clock(), self.settings.delivery_lease_seconds,
-                result,
-            )  # fmt: skip
+                conn, sql, groups, decisions, now, self.settings.delivery_lease_seconds, result
+            )
             record_rejections(session, rejects)
             session.commit()
         if on_commit is not None and result.deliveries:
             on_commit(result.deliveries)
+        self.throttle.settle(result.settlements, int(now.timestamp() * 1000))
         if summaries:
             stream.publish_notifications(self.redis, self.settings, summaries)
 
@@ -183,21 +190,10 @@ class Pipeline:
                 groups[key] = Group(config, fp, [e])
         return list(groups.values())
 
-    def _decide(self, groups: list[Group]) -> list[Decision]:
+    def _decide(self, groups: list[Group], now: datetime) -> list[Decision]:
         throttled = [g for g in groups if not g.events[0]["is_test"]]
         asked = self.throttle.decide(
-            [
-                Request(
-                    config_id=g.config.id,
-                    fingerprint=g.fingerprint,
-                    token=g.events[0]["event_id"],
-                    count=len(g.events),
-                    cooldown_ms=g.config.cooldown_minutes * 60_000,
-                    max_per_hour=g.config.max_alerts_per_hour,
-                )
-                for g in throttled
-            ],
-            int(self.clock().timestamp() * 1000),
+            [g.request() for g in throttled], int(now.timestamp() * 1000)
         )
         answers = dict(zip(map(id, throttled), asked, strict=True))
         return [answers.get(id(g), Decision(True, "test")) for g in groups]

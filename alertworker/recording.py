@@ -1,22 +1,23 @@
 """The pipeline's last step, in its transaction: a batch's throttle decisions become rows.
 
-Allowed groups become notifications (``ON CONFLICT DO NOTHING`` on (config, event_id)) with
+Postgres first reviews what Redis allowed (``throttle_pg``: row locks, last sends). Allowed
+groups become notifications (``ON CONFLICT DO NOTHING`` on (config, event_id)) with
 one delivery row per destination (in-app delivered at once; email one per recipient);
 suppressed groups are folded into the latest notification of their fingerprint when the
-config groups similar alerts; the ``alert_throttles`` summary counts every event once.
+config groups similar alerts; the ``alert_throttles`` summary counts every event once. What
+became of each decision Redis allowed is left on ``result.settlements`` for after the commit.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from alertworker import metrics
+from alertworker import metrics, throttle_pg
 from alertworker.config_cache import ConfigView
 from alertworker.deliveries import Pending
-from alertworker.throttle import Decision
+from alertworker.throttle import Decision, Request, Settlement
 
 
 @dataclass
@@ -26,6 +27,16 @@ class Group:
     config: ConfigView
     fingerprint: str
     events: list[dict[str, Any]]
+
+    def request(self) -> Request:
+        return Request(
+            config_id=self.config.id,
+            fingerprint=self.fingerprint,
+            token=self.events[0]["event_id"],
+            count=len(self.events),
+            cooldown_ms=self.config.cooldown_minutes * 60_000,
+            max_per_hour=self.config.max_alerts_per_hour,
+        )
 
 
 def record(
@@ -39,8 +50,13 @@ def record(
 ) -> list[dict[str, Any]]:
     """Write a batch's decisions in the caller's transaction (outcomes and deliveries go on
     ``result``); returns the summaries of the new notifications for the live stream."""
-    notify = [(g, d) for g, d in zip(groups, decisions, strict=True) if d.allowed]
-    suppressed = [(g, d) for g, d in zip(groups, decisions, strict=True) if not d.allowed]
+    throttled = [(g, d) for g, d in zip(groups, decisions, strict=True) if d.reason != "test"]
+    sent_in_hour = throttle_pg.sent_in_last_hour(conn, sql, throttled, now)
+    known = throttle_pg.lock(conn, sql, throttled, now)
+    overruled = throttle_pg.review(conn, sql, throttled, known, sent_in_hour, now)
+    final = [(g, overruled.get(id(g), d)) for g, d in zip(groups, decisions, strict=True)]
+    notify = [(g, d) for g, d in final if d.allowed]
+    suppressed = [(g, d) for g, d in final if not d.allowed]
     for _, d in suppressed:
         result.outcomes[f"throttled_{d.reason}"] += 1
     metrics.THROTTLE_FAIL_OPEN.inc(sum(d.reason == "fail_open" for _, d in notify))
@@ -88,7 +104,8 @@ def record(
         ]
 
     _fold(conn, sql, [g for g, _ in suppressed if g.config.group_similar])
-    _summarise(conn, sql, [g for g, _ in created], suppressed, now)
+    sent = {id(g) for g, _ in created}
+    result.settlements = _summarise(conn, sql, throttled, overruled, known, sent, now)
     return summaries
 
 
@@ -142,29 +159,36 @@ def _fold(conn, sql, groups: list[Group]) -> None:
     conn.execute(sql.fold, params)
 
 
-def _summarise(conn, sql, created: list[Group], suppressed, now: datetime) -> None:
-    """Upsert the durable per-(config, fingerprint) throttle summary."""
-    totals: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])
-    for g in created:
-        if not g.events[0]["is_test"]:
-            totals[(g.config.id, g.fingerprint)][0] += 1
-            totals[(g.config.id, g.fingerprint)][1] += len(g.events) - 1
-    for g, _ in suppressed:
-        totals[(g.config.id, g.fingerprint)][1] += len(g.events)
-    if not totals:
-        return
-    rows = [
-        {
-            "config_id": cfg,
-            "fingerprint": fp,
-            "sent_count": sent,
-            "suppressed_count": supp,
-            "last_sent_at": now if sent else None,
-            "updated_at": now,
-        }
-        for (cfg, fp), (sent, supp) in sorted(totals.items())
-    ]
-    conn.execute(sql.summarise, rows)
+def _summarise(conn, sql, throttled, overruled, known, sent, now: datetime) -> list[Settlement]:
+    """Count what Redis allowed in its (locked) summary row: sent, or suppressed by Postgres
+    after all, or a duplicate (nothing); returns the settlements Redis gets after the commit."""
+    rows, settlements = [], []
+    now_ms = _ms(now)
+    for g, d in throttled:
+        if not d.allowed:
+            continue  # counted by throttle_pg.lock
+        request, n = g.request(), len(g.events)
+        if id(g) in sent:
+            row = {"b_sent": 1, "b_supp": n - 1, "b_last": now}
+            settlement = Settlement(request, sent_ms=now_ms, folded=d.suppressed_since_last)
+        elif id(g) in overruled:
+            row = {"b_sent": 0, "b_supp": n, "b_last": None}
+            last = known.get((g.config.id, g.fingerprint))
+            held = _ms(last) if overruled[id(g)].reason == "cooldown" and last else 0
+            settlement = Settlement(request, suppressed=n, held_since_ms=held)
+        else:  # a duplicate: its notification exists and was counted
+            row, settlement = None, Settlement(request)
+        if row:
+            rows.append({"b_cfg": g.config.id, "b_fp": g.fingerprint, "b_now": now, **row})
+        if d.reason != "fail_open":  # Redis holds it provisionally
+            settlements.append(settlement)
+    if rows:
+        conn.execute(sql.resummarise, rows)
+    return settlements
+
+
+def _ms(t: datetime) -> int:
+    return int(t.timestamp() * 1000)
 
 
 def _destinations(config: ConfigView) -> list[tuple[str, str]]:

@@ -50,6 +50,8 @@ class Settings:
     log_format: str = "text"
     worker_metrics_port: int = 0  # a worker serves /metrics here when set (0: off)
     notification_retention_days: int = 90
+    throttle_provisional_seconds: float = 30.0  # how long an uncommitted decision may hold
+    db_retry_max_seconds: float = 30.0  # longest wait between two tries while Postgres is away
 
     @property
     def embedded_redis(self) -> bool:
@@ -156,3 +158,9 @@ def _validate(s: Settings) -> None:
     need(s.log_format in ("text", "json"), "LOG_FORMAT", "must be text or json")
     need(0 <= s.worker_metrics_port < 65536, "WORKER_METRICS_PORT", "must be a TCP port or 0")
     need(s.notification_retention_days >= 1, "NOTIFICATION_RETENTION_DAYS", "must be >= 1")
+    need(
+        0 < s.throttle_provisional_seconds <= 300,
+        "THROTTLE_PROVISIONAL_SECONDS",
+        "must be in (0, 300]",
+    )
+    need(0 < s.db_retry_max_seconds <= 60, "DB_RETRY_MAX_SECONDS", "must be in (0, 60]")

@@ -37,7 +37,10 @@ class Statements:
     insert_notifications: Any  # rows -> (id, config_id, event_id) of those inserted
     insert_deliveries: Any  # rows -> (id, channel, notification_id)
     fold: Any  # {b_cfg, b_fp, b_n, b_t}: into the latest notification of the fingerprint
-    summarise: Any  # alert_throttles rows, added to the existing counts
+    summarise: Any  # alert_throttles rows, added to the counts (locks) -> (cfg, fp, last_sent_at)
+    resummarise: Any  # {b_cfg, b_fp, b_sent, b_supp, b_last, b_now}: a locked row's counts
+    lock_configs: Any  # {cfgs}: FOR NO KEY UPDATE, so hourly counts from Postgres take turns
+    sent_since: Any  # {cfgs, since} -> (config_id, notifications since), tests excluded
     reject: Any  # rejected_events rows
 
 
@@ -76,7 +79,27 @@ def for_dialect(dialect: str) -> Statements:
                 "last_sent_at": func.coalesce(upsert.excluded.last_sent_at, T.c.last_sent_at),
                 "updated_at": upsert.excluded.updated_at,
             },
-        ),
+        ).returning(T.c.config_id, T.c.fingerprint, T.c.last_sent_at),
+        resummarise=update(T)
+        .where(T.c.config_id == bindparam("b_cfg"), T.c.fingerprint == bindparam("b_fp"))
+        .values(
+            sent_count=T.c.sent_count + bindparam("b_sent"),
+            suppressed_count=T.c.suppressed_count + bindparam("b_supp"),
+            last_sent_at=func.coalesce(bindparam("b_last", type_=T.c.last_sent_at.type),
+                                       T.c.last_sent_at),
+            updated_at=bindparam("b_now", type_=T.c.updated_at.type),
+        ),  # fmt: skip
+        lock_configs=select(AlertConfig.id)
+        .where(AlertConfig.id.in_(bindparam("cfgs", expanding=True)))
+        .order_by(AlertConfig.id)
+        .with_for_update(key_share=True),
+        sent_since=select(N.c.config_id, func.count())
+        .where(
+            N.c.config_id.in_(bindparam("cfgs", expanding=True)),
+            N.c.triggered_at >= bindparam("since", type_=N.c.triggered_at.type),
+            N.c.is_test.is_(False),
+        )
+        .group_by(N.c.config_id),
         reject=RejectedEvent.__table__.insert(),
     )
 

@@ -1,20 +1,29 @@
 """Throttling in Redis (SPEC §5): one atomic Lua script per decision, one round trip per batch.
 
 Per (config, fingerprint) the script checks the cooldown key, then the config's sliding one-hour
-window (a sorted set of send times: trim, count, add), and does the bookkeeping, atomically, so
-any number of workers let exactly one of N simultaneous identical events through.
+window (trim, count, add), and does the bookkeeping, atomically, so any number of workers let
+exactly one of N simultaneous identical events through.
 
 Keys (all of one config share the hash tag ``{cfg:ID}``, so a script never spans two slots)::
 
-    <prefix>throttle:{cfg:ID}:win          sorted set: member = deciding event id, score = ms
-    <prefix>throttle:{cfg:ID}:cd:<fp>      cooldown: "<event id>|<sent ms>", PX = cooldown
+    <prefix>throttle:{cfg:ID}:cd:<fp>      cooldown: "<holder>|<sent ms>[|p]", PX = cooldown
+    <prefix>throttle:{cfg:ID}:win          sorted set of confirmed sends: event id -> ms
+    <prefix>throttle:{cfg:ID}:pwin         sorted set of provisional sends: event id -> ms
     <prefix>throttle:{cfg:ID}:sup:<fp>     events suppressed since the last send
+
+A decision and the database commit of its notification are a dual write, so an allowed decision
+is **provisional** (the ``|p`` mark, a ``pwin`` slot): it holds the alert and a place in the
+window for ``provisional_ms`` only (THROTTLE_PROVISIONAL_SECONDS, 30 s by default). Right after
+the commit, :meth:`Throttle.settle` tells Redis what became of it, in one pipelined round trip:
+a committed notification turns it into the full cooldown and a confirmed window slot; anything
+else releases it (and may seed the cooldown Postgres knows, see ``throttle_pg``). A batch that
+dies in between stops suppressing its alert once the provisional span has passed.
 
 The cooldown value carries its send time, so shortening a config's cooldown takes effect for
 the next event. A decision asked again with the same event id (a redelivered batch, a retry
 after a failed commit) is answered ``replay``: allowed again, counted once; the database's
 unique (config, event_id) keeps it to one notification. If Redis is unreachable every decision
-fails open (allowed, reason ``fail_open``).
+is ``fail_open``: allowed here, and left to Postgres's memory (``throttle_pg``).
 """
 
 from __future__ import annotations
@@ -28,14 +37,17 @@ from typing import Any
 
 import redis
 
+from alertworker import metrics
+
 log = logging.getLogger(__name__)
 
 WINDOW_MS = 3_600_000
 SUPPRESSED_TTL_MS = (10080 + 60) * 60_000  # longest cooldown plus an hour
+_REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
 
-_SCRIPT = """
+_DECIDE = """
 local now, cooldown, cap = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local token, count = ARGV[4], tonumber(ARGV[5])
+local token, count, provisional = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[8])
 local function suppress(code)
   redis.call('INCRBY', KEYS[3], count)
   redis.call('PEXPIRE', KEYS[3], ARGV[6])
@@ -44,24 +56,44 @@ end
 if cooldown > 0 then
   local held = redis.call('GET', KEYS[1])
   if held then
-    local holder, sent = string.match(held, '^(.*)|(%d+)$')
+    local holder, sent, mark = string.match(held, '^([^|]*)|(%d+)(|?p?)$')
     if holder == token then return {1, 2, 0} end
-    if sent == nil or now - tonumber(sent) < cooldown then return suppress(3) end
+    local span = cooldown
+    if mark == '|p' then span = math.min(cooldown, provisional) end
+    if sent == nil or now - tonumber(sent) < span then return suppress(3) end
   end
 end
-if redis.call('ZSCORE', KEYS[2], token) then return {1, 2, 0} end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - ARGV[7])
-if redis.call('ZCARD', KEYS[2]) >= cap then return suppress(4) end
-redis.call('ZADD', KEYS[2], now, token)
-redis.call('PEXPIRE', KEYS[2], ARGV[7])
-if cooldown > 0 then
-  redis.call('SET', KEYS[1], token .. '|' .. now, 'PX', cooldown)
+if redis.call('ZSCORE', KEYS[2], token) or redis.call('ZSCORE', KEYS[4], token) then
+  return {1, 2, 0}
 end
-local suppressed = tonumber(redis.call('GET', KEYS[3]) or '0')
-redis.call('DEL', KEYS[3])
-return {1, 1, suppressed}
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - ARGV[7])
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - provisional)
+if redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[4]) >= cap then return suppress(4) end
+redis.call('ZADD', KEYS[4], now, token)
+redis.call('PEXPIRE', KEYS[4], ARGV[7])
+if cooldown > 0 then
+  redis.call('SET', KEYS[1], token .. '|' .. now .. '|p', 'PX', cooldown)
+end
+return {1, 1, tonumber(redis.call('GET', KEYS[3]) or '0')}
 """
-_SHA = hashlib.sha1(_SCRIPT.encode()).hexdigest()
+_SETTLE = """
+redis.call('ZREM', KEYS[4], ARGV[1])
+if tonumber(ARGV[2]) > 0 then
+  redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+  redis.call('PEXPIRE', KEYS[2], ARGV[6])
+end
+if ARGV[3] ~= '' then redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4]) end
+if tonumber(ARGV[5]) ~= 0 then
+  if redis.call('INCRBY', KEYS[3], ARGV[5]) > 0 then
+    redis.call('PEXPIRE', KEYS[3], ARGV[7])
+  else
+    redis.call('DEL', KEYS[3])
+  end
+end
+return 1
+"""
+_SCRIPTS = {name: (src, hashlib.sha1(src.encode()).hexdigest())
+            for name, src in (("decide", _DECIDE), ("settle", _SETTLE))}  # fmt: skip
 _REASONS = {1: "sent", 2: "replay", 3: "cooldown", 4: "hourly_cap"}
 
 
@@ -85,48 +117,87 @@ class Request:
 @dataclass(frozen=True)
 class Decision:
     allowed: bool
-    reason: str  # sent | replay | cooldown | hourly_cap | fail_open
+    reason: str  # sent | replay | cooldown | hourly_cap | fail_open (| test, in the pipeline)
     suppressed_since_last: int = 0
 
 
+@dataclass(frozen=True)
+class Settlement:
+    """What became of an allowed decision once its transaction committed."""
+
+    request: Request
+    sent_ms: int = 0  # its notification committed, sent at this time (0: no notification)
+    folded: int = 0  # suppressed events the notification carries (leave the rest counted)
+    suppressed: int = 0  # events Postgres suppressed after all
+    held_since_ms: int = 0  # Postgres's last send within the cooldown: hold the alert from it
+
+
 class Throttle:
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
+    def __init__(self, client: redis.Redis, prefix: str, provisional_ms: int = 30_000) -> None:
         self.client = client
         self.prefix = prefix
+        self.provisional_ms = provisional_ms
 
     def keys(self, config_id: int, fp: str) -> list[str]:
+        """The cooldown, window, suppressed and provisional-window keys of an alert."""
         base = f"{self.prefix}throttle:{{cfg:{config_id}}}"
-        return [f"{base}:cd:{fp}", f"{base}:win", f"{base}:sup:{fp}"]
+        return [f"{base}:cd:{fp}", f"{base}:win", f"{base}:sup:{fp}", f"{base}:pwin"]
 
     def decide(self, requests: Sequence[Request], now_ms: int) -> list[Decision]:
-        """All decisions in one pipelined round trip; fails open if Redis is unreachable."""
+        """All decisions in one pipelined round trip; ``fail_open`` if Redis is unreachable."""
         if not requests:
             return []
+        calls = [
+            (r, [now_ms, r.cooldown_ms, r.max_per_hour, r.token, r.count,
+                 SUPPRESSED_TTL_MS, WINDOW_MS, self.provisional_ms])
+            for r in requests
+        ]  # fmt: skip
         try:
-            replies = self._run(requests, now_ms)
-        except redis.exceptions.NoScriptError:
-            self.client.script_load(_SCRIPT)
-            replies = self._run(requests, now_ms)
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
+            replies = self._run("decide", calls)
+        except _REDIS_DOWN as exc:
             log.warning(
-                "redis unreachable, throttling fails open for %d decisions: %s", len(requests), exc
+                "redis unreachable, throttling falls back on postgres for %d decisions: %s",
+                len(requests),
+                exc,
             )
             return [Decision(True, "fail_open")] * len(requests)
         return [Decision(bool(a), _REASONS[int(code)], int(s)) for a, code, s in replies]
 
-    def _run(self, requests: Sequence[Request], now_ms: int) -> list[Any]:
+    def settle(self, settlements: Sequence[Settlement], now_ms: int) -> None:
+        """Confirm or release provisional decisions, one round trip. A failure is logged and
+        counted, and costs nothing committed: the provisional holds lapse by themselves."""
+        calls = []
+        for s in settlements:
+            r = s.request
+            hold, ttl = "", 0
+            if r.cooldown_ms > 0 and s.sent_ms:
+                hold, ttl = f"{r.token}|{s.sent_ms}", r.cooldown_ms
+            elif r.cooldown_ms > 0 and s.held_since_ms:
+                hold, ttl = f"pg|{s.held_since_ms}", r.cooldown_ms - (now_ms - s.held_since_ms)
+            delta = s.suppressed - s.folded
+            calls.append((r, [r.token, s.sent_ms, hold, max(ttl, 1), delta,
+                              WINDOW_MS, SUPPRESSED_TTL_MS]))  # fmt: skip
+        if not calls:
+            return
+        try:
+            self._run("settle", calls)
+        except (*_REDIS_DOWN, redis.exceptions.ResponseError) as exc:
+            metrics.THROTTLE_SETTLE_FAILED.inc(len(calls))
+            log.warning(
+                "could not settle %d throttle decisions in redis (their provisional holds "
+                "lapse within %d ms): %s", len(calls), self.provisional_ms, exc,
+            )  # fmt: skip
+
+    def _run(self, script: str, calls: list[tuple[Request, list[Any]]]) -> list[Any]:
+        source, sha = _SCRIPTS[script]
+        try:
+            return self._pipeline(sha, calls)
+        except redis.exceptions.NoScriptError:
+            self.client.script_load(source)
+            return self._pipeline(sha, calls)
+
+    def _pipeline(self, sha: str, calls: list[tuple[Request, list[Any]]]) -> list[Any]:
         pipe = self.client.pipeline(transaction=False)
-        for r in requests:
-            pipe.evalsha(
-                _SHA,
-                3,
-                *self.keys(r.config_id, r.fingerprint),
-                now_ms,
-                r.cooldown_ms,
-                r.max_per_hour,
-                r.token,
-                r.count,
-                SUPPRESSED_TTL_MS,
-                WINDOW_MS,
-            )
+        for r, args in calls:
+            pipe.evalsha(sha, 4, *self.keys(r.config_id, r.fingerprint), *args)
         return pipe.execute()

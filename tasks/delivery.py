@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
@@ -13,6 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from alertworker import deliveries
 from alertworker.catalog import EXTERNAL_CHANNELS, delivery_task
 from alertworker.deliveries import Pending
+from tasks import db_retry
 from tasks.app import app, runtime
 
 log = get_task_logger(__name__)
@@ -29,9 +29,10 @@ def _deliver(self: Any, delivery_ids: Any = None, *_: Any, **__: Any) -> dict[st
     rt = runtime()
     try:
         outcomes = deliveries.deliver(rt.settings, rt.delivery_sessions, rt.redis, ids[:MAX_BATCH])
-    except DBAPIError as exc:  # Postgres away: the rows keep their state; try again shortly
-        countdown = min(30, 2**self.request.retries) * random.uniform(0.5, 1)
-        raise self.retry(exc=exc, countdown=countdown, max_retries=None) from exc
+    except DBAPIError as exc:  # the rows keep their state: try again, or leave it to the sweeper
+        if not db_retry.should_retry(self, exc):
+            raise
+        raise db_retry.retry_later(self, exc, rt.settings.db_retry_max_seconds) from exc
     retries: dict[float, list[int]] = {}
     for delivery_id, outcome in outcomes.items():
         if outcome.retry_in is not None:
@@ -48,7 +49,7 @@ def _is_id(value: Any) -> bool:
 
 
 DELIVERY_TASKS = {
-    channel: app.task(name=delivery_task(channel), bind=True)(_deliver)
+    channel: app.task(name=delivery_task(channel), bind=True, max_retries=None)(_deliver)
     for channel in EXTERNAL_CHANNELS
 }
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
 from celery.utils.log import get_task_logger
@@ -10,16 +9,16 @@ from sqlalchemy.exc import DBAPIError
 
 from alertworker.catalog import INGEST_TASK
 from alertworker.rejections import record_rejections, rejection
+from tasks import db_retry
 from tasks.app import app, runtime
 from tasks.delivery import enqueue_deliveries
 
 log = get_task_logger(__name__)
 
-MAX_DB_RETRIES = 160  # about an hour of Postgres being away, then the batch is logged and dropped
 MAX_REDELIVERIES = 5  # a batch that keeps killing its worker is parked as rejected
 
 
-@app.task(name=INGEST_TASK, bind=True)
+@app.task(name=INGEST_TASK, bind=True, max_retries=None)  # a database outage of any length
 def ingest(self, *args: Any, **kwargs: Any) -> dict[str, int] | None:
     """Process a list of events (the one positional argument); anything else is rejected."""
     rt = runtime()
@@ -37,11 +36,11 @@ def ingest(self, *args: Any, **kwargs: Any) -> dict[str, int] | None:
         replay = redelivered or self.request.retries > 0
         result = rt.pipeline.process(events, replay=replay, on_commit=enqueue_deliveries)
     except DBAPIError as exc:
-        if self.request.retries >= MAX_DB_RETRIES:
-            log.error("batch of %d events dropped: database unavailable: %s", len(events), exc)
-            raise
-        countdown = min(30, 2**self.request.retries) * random.uniform(0.5, 1)  # < visibility
-        raise self.retry(exc=exc, countdown=countdown, max_retries=MAX_DB_RETRIES) from exc
+        if db_retry.should_retry(self, exc):
+            raise db_retry.retry_later(self, exc, rt.settings.db_retry_max_seconds) from exc
+        log.exception("batch of %d events failed in the database", len(events))
+        _reject(events, f"database error: {type(exc.orig).__name__}: {exc.orig}")
+        return None
     except Exception as exc:
         log.exception("batch of %d events failed in the pipeline", len(events))
         _reject(events, f"internal error: {type(exc).__name__}: {exc}")

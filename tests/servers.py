@@ -1,11 +1,13 @@
 """Private Redis and Postgres servers for fault tests: each on its own free port and in its own
 temporary directory, so a test can SIGKILL or restart them without touching the machine's
-services.
+services. Fixtures: ``private_redis`` (no persistence: a restart comes back empty) and
+``private_postgres``.
 
 - :class:`RedisServer`: ``redis-server`` with AOF on (``appendfsync everysec``) and no RDB
-  snapshots, like the compose file's. :meth:`~RedisServer.restart` is a clean restart (SIGTERM:
-  Redis flushes its AOF and exits); :meth:`~RedisServer.crash` is ``kill -9`` then a start on
-  the same port and directory, so the AOF replays what reached it.
+  snapshots, like the compose file's (or, ``persistent=False``, nothing kept at all).
+  :meth:`~RedisServer.restart` is a clean restart (SIGTERM: Redis flushes its AOF and exits);
+  :meth:`~RedisServer.crash` is ``kill -9`` then a start on the same port and directory, so the
+  AOF replays what reached it.
 - :func:`rabbitmq_vhost`: a private vhost on the machine's RabbitMQ (deleted afterwards).
 - :class:`PostgresServer`: ``initdb`` into a temporary directory as the ``postgres`` user (when
   run as root), ``pg_ctl start`` on its own port and socket directory; :meth:`restart` takes
@@ -24,7 +26,9 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import pytest
 import redis
 
 from tests.processes import wait_for
@@ -34,22 +38,25 @@ PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
 class RedisServer:
-    def __init__(self) -> None:
+    def __init__(self, persistent: bool = True) -> None:
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="aw-redis-"))
+        self.persistent = persistent
+        self.url = self.db_url(0)
         self.popen: subprocess.Popen[bytes] | None = None
         self.start()
 
-    def url(self, db: int = 0) -> str:
+    def db_url(self, db: int) -> str:
         return f"redis://127.0.0.1:{self.port}/{db}"
 
-    def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, protocol=2, socket_timeout=5)
+    def client(self, **options: Any) -> redis.Redis:
+        options = {"socket_timeout": 5, "socket_connect_timeout": 1} | options
+        return redis.Redis(host="127.0.0.1", port=self.port, protocol=2, **options)
 
     def start(self) -> None:
         args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
-        args += ["--dir", str(self.dir), "--appendonly", "yes", "--appendfsync", "everysec"]
-        args += ["--save", "", "--maxmemory-policy", "noeviction"]
+        args += ["--dir", str(self.dir), "--save", "", "--maxmemory-policy", "noeviction"]
+        args += ["--appendonly", "yes", "--appendfsync", "everysec"] if self.persistent else []
         with (self.dir / "redis.log").open("ab") as log:
             self.popen = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         wait_for(self._answers, 30, lambda: (self.dir / "redis.log").read_text())
@@ -65,6 +72,9 @@ class RedisServer:
         if self.popen and self.popen.poll() is None:
             self.popen.send_signal(sig)
             self.popen.wait(timeout=30)
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
 
     def restart(self) -> None:
         """A clean restart: SIGTERM (Redis writes and fsyncs its AOF), then start again."""
@@ -93,10 +103,17 @@ class PostgresServer:
             shutil.chown(self.dir, "postgres", "postgres")
             shutil.chown(self.socket_dir, "postgres", "postgres")
         self._run("initdb", "-D", self.data, "-U", "postgres", "-A", "trust", "--no-sync")
+        self.url = self.database_url("postgres")
+        self.start()
+
+    def database_url(self, database: str) -> str:
+        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/{database}"
+
+    def start(self) -> None:
         self._ctl("start")
 
-    def url(self, database: str = "postgres") -> str:
-        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/{database}"
+    def stop(self, mode: str = "immediate") -> None:
+        self._ctl("stop", "-m", mode)
 
     def _run(self, program: str, *args: object) -> None:
         argv = [str(PG_BIN / program), *map(str, args)]
@@ -115,9 +132,25 @@ class PostgresServer:
 
     def close(self) -> None:
         try:
-            self._ctl("stop", "-m", "immediate")
+            self.stop()
+        except subprocess.CalledProcessError:
+            pass  # already stopped
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def private_redis() -> Iterator[RedisServer]:
+    server = RedisServer(persistent=False)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PostgresServer]:
+    server = PostgresServer()
+    yield server
+    server.close()
 
 
 RABBITMQCTL = ["rabbitmqctl", "-q"]

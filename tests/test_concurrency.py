@@ -1,4 +1,5 @@
-"""SPEC §5: any number of concurrent workers let exactly one of N identical events through.
+"""SPEC §5: any number of concurrent workers let exactly one of N identical events through,
+also with Redis away or back empty (Postgres's row lock on the alert's summary serialises them).
 
 Four processes, each with its own Postgres and Redis connections, race the same events through
 the real pipeline, released together by a barrier.
@@ -9,6 +10,8 @@ import uuid
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from sqlalchemy import func, select
 
 from alertworker.db import make_engine, make_session_factory
@@ -22,9 +25,8 @@ PROCESSES = 4
 def _race(env, events, batch, barrier):
     settings = Settings.from_env(env)
     engine = make_engine(settings)
-    pipeline = Pipeline(
-        settings, make_session_factory(engine), redis.Redis.from_url(env["REDIS_URL"], protocol=2)
-    )
+    client = redis.Redis.from_url(env["REDIS_URL"], protocol=2, retry=Retry(NoBackoff(), 0))
+    pipeline = Pipeline(settings, make_session_factory(engine), client)
     barrier.wait(timeout=60)
     for i in range(0, len(events), batch):
         pipeline.process(events[i : i + batch])
@@ -88,3 +90,18 @@ def test_1000_events_over_50_fingerprints_yield_exactly_50(
         select(func.sum(AlertThrottle.sent_count), func.sum(AlertThrottle.suppressed_count))
     ).one()
     assert tuple(totals) == (50, 950)
+
+
+@pytest.mark.slow
+def test_with_redis_away_then_back_empty_racing_processes_notify_an_alert_once(
+    test_env, settings, make_tenant, make_config, db, private_redis, closed_port
+):
+    config = make_config(
+        make_tenant("acme"), alert_type="circuit_breaker_opened", max_alerts_per_hour=10_000
+    )
+    _run({**test_env, "REDIS_URL": f"redis://127.0.0.1:{closed_port}/0"}, _events(200, 1), 10)
+    assert db.scalar(select(func.count()).select_from(AlertNotification)) == 1
+    _run({**test_env, "REDIS_URL": private_redis.url}, _events(200, 1), 10)  # Redis empty
+    assert db.scalar(select(func.count()).select_from(AlertNotification)) == 1
+    summary = db.scalars(select(AlertThrottle).where(AlertThrottle.config_id == config.id)).one()
+    assert (summary.sent_count, summary.sent_count + summary.suppressed_count) == (1, 400)

@@ -141,14 +141,14 @@ def test_a_fault_mid_run_loses_and_doubles_nothing(
 ):
     broker = SCENARIOS[scenario].broker
     database = f"faults_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(Settings.from_env({"DATABASE_URL": postgres.url()}))
+    admin = make_engine(Settings.from_env({"DATABASE_URL": postgres.url}))
     with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{database}"')
     admin.dispose()
-    with rabbitmq_vhost() if broker == "rabbitmq" else nullcontext(redis_server.url(0)) as url:
+    with rabbitmq_vhost() if broker == "rabbitmq" else nullcontext(redis_server.url) as url:
         env = {
-            "DATABASE_URL": postgres.url(database),
-            "REDIS_URL": redis_server.url(1),
+            "DATABASE_URL": postgres.database_url(database),
+            "REDIS_URL": redis_server.db_url(1),
             "BROKER_URL": url,
             "REDIS_KEY_PREFIX": "awfault:",
             "OUTBOUND_ALLOWLIST": "127.0.0.1,localhost",
