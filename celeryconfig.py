@@ -15,10 +15,12 @@ from alertworker.catalog import (
 )
 from alertworker.client import broker_queues
 from alertworker.client import broker_transport_options as _transport_options
+from alertworker.retry import SHORT_RETRY_SECONDS
 from alertworker.settings import load
 
 _settings = load()
-VISIBILITY_TIMEOUT_SECONDS = 45
+# 45 s with the default countdowns (at most 30 s): half as long again as the longest.
+VISIBILITY_TIMEOUT_SECONDS = 1.5 * max(SHORT_RETRY_SECONDS, _settings.db_retry_max_seconds)
 
 broker_url = _settings.broker_url
 if broker_url.startswith(("redis://", "rediss://")):
@@ -30,8 +32,9 @@ broker_transport_options = _transport_options(
 ) | {
     # Redis: a dead worker's unacked messages come back after this (+ one restore scan, every
     # 5 s in every worker), so a killed worker's batch resumes within a minute. Every countdown
-    # stays well below it (tasks: at most 30 s; a longer retry waits on its delivery row). A
-    # task still running past it runs again: ingest is idempotent, a delivery keeps its lease.
+    # stays well below it (a delivery retry later than 30 s waits on its row; a database retry
+    # at most DB_RETRY_MAX_SECONDS). A task still running past it runs again: ingest is
+    # idempotent, and a delivery's second run finds its rows under the first run's lease.
     "visibility_timeout": VISIBILITY_TIMEOUT_SECONDS,
     "unacked_restore_interval": 5,
     "unacked_restore_throttle": 1,
