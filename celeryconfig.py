@@ -5,8 +5,6 @@ no results. One queue per concern so ops can run workers per queue and a slow SM
 delays webhooks. Broker keys on Redis carry REDIS_KEY_PREFIX, like every other key.
 """
 
-from kombu import Queue
-
 from alertworker.catalog import (
     EVENTS_QUEUE,
     EXTERNAL_CHANNELS,
@@ -15,10 +13,14 @@ from alertworker.catalog import (
     delivery_queue,
     delivery_task,
 )
+from alertworker.client import broker_queues
 from alertworker.client import broker_transport_options as _transport_options
+from alertworker.retry import SHORT_RETRY_SECONDS
 from alertworker.settings import load
 
 _settings = load()
+# 45 s with the default countdowns (at most 30 s): half as long again as the longest.
+VISIBILITY_TIMEOUT_SECONDS = 1.5 * max(SHORT_RETRY_SECONDS, _settings.db_retry_max_seconds)
 
 broker_url = _settings.broker_url
 if broker_url.startswith(("redis://", "rediss://")):
@@ -28,8 +30,14 @@ broker_connection_timeout = 5
 broker_transport_options = _transport_options(
     _settings.broker_url, _settings.redis_key_prefix, timeout=10
 ) | {
-    # Unacked messages come back after this; keep every countdown well below it.
-    "visibility_timeout": max(600, 2 * _settings.delivery_lease_seconds),
+    # Redis: a dead worker's unacked messages come back after this (+ one restore scan, every
+    # 5 s in every worker), so a killed worker's batch resumes within a minute. Every countdown
+    # stays well below it (a delivery retry later than 30 s waits on its row; a database retry
+    # at most DB_RETRY_MAX_SECONDS). A task still running past it runs again: ingest is
+    # idempotent, and a delivery's second run finds its rows under the first run's lease.
+    "visibility_timeout": VISIBILITY_TIMEOUT_SECONDS,
+    "unacked_restore_interval": 5,
+    "unacked_restore_throttle": 1,
 }
 
 task_serializer = "json"
@@ -43,11 +51,7 @@ worker_cancel_long_running_tasks_on_connection_loss = True
 worker_consumer = "tasks.consumer:GuardedConsumer"
 worker_hijack_root_logger = False
 
-task_queues = [
-    Queue(EVENTS_QUEUE),
-    Queue(MAINTENANCE_QUEUE),
-    *(Queue(delivery_queue(channel)) for channel in EXTERNAL_CHANNELS),
-]
+task_queues = broker_queues(broker_url)  # quorum queues on RabbitMQ
 task_default_queue = EVENTS_QUEUE
 task_routes = {
     INGEST_TASK: {"queue": EVENTS_QUEUE},

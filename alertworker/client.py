@@ -30,9 +30,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from celery import Celery
+from kombu import Exchange, Queue
 from kombu.exceptions import KombuError
 
-from alertworker.catalog import EVENTS_QUEUE, INGEST_TASK
+from alertworker.catalog import EVENTS_QUEUE, INGEST_TASK, all_queues
 from alertworker.schemas import EventSchema, PublicEventSchema, event_to_wire
 from alertworker.settings import Settings
 
@@ -56,9 +57,29 @@ def broker_transport_options(broker_url: str, key_prefix: str, timeout: float) -
             "socket_keepalive": True,
             "max_retries": 2,
         }
-    if broker_url.startswith(("amqp", "pyamqp")):
+    if _is_amqp(broker_url):
         return {"confirm_publish": True, "connect_timeout": timeout, "max_retries": 2}
     return {"polling_interval": 0.02}  # the in-process memory:// broker: poll often
+
+
+def broker_queues(broker_url: str) -> list[Queue]:
+    """alertworker's queues as the publisher and the workers declare them on this broker.
+
+    On AMQP they are quorum queues (a publish is confirmed once the message is on disk), each
+    behind a topic exchange of its name: Celery routes a countdown on quorum queues through its
+    native delayed delivery exchanges, which cannot forward to a direct exchange.
+    """
+    if not _is_amqp(broker_url):
+        return [Queue(name) for name in all_queues()]
+    quorum = {"x-queue-type": "quorum"}
+    return [
+        Queue(name, Exchange(name, type="topic"), routing_key=name, queue_arguments=quorum)
+        for name in all_queues()
+    ]
+
+
+def _is_amqp(broker_url: str) -> bool:
+    return broker_url.startswith(("amqp", "pyamqp"))
 
 
 class AlertPublisher:
@@ -202,6 +223,7 @@ def _client_app(broker_url: str, key_prefix: str, timeout: float) -> Celery:
     app = Celery("alertworker-client", broker=broker_url, set_as_current=False)
     app.conf.update(
         task_serializer="json",
+        task_queues=broker_queues(broker_url),
         broker_connection_timeout=timeout,
         broker_transport_options=broker_transport_options(broker_url, key_prefix, timeout),
     )

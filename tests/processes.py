@@ -1,4 +1,8 @@
-"""Start the real commands (celery worker/beat, gunicorn) as subprocesses for end-to-end tests."""
+"""Start the real commands (celery worker/beat, gunicorn) as subprocesses for end-to-end tests.
+
+:func:`start_stack` runs docker-compose.yml's own commands: migrate, the API, two workers and
+beat.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import yaml
+
 from alertworker.bench.procs import stop_group
+from tests.receivers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+SERVICES = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
 
 WORKER_ARGS = [
     "worker",
@@ -79,3 +87,37 @@ def wait_for(predicate: Callable[[], object], timeout: float, describe: Callable
             return value
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout}s: {describe()[-3000:]}")
+
+
+def start_stack(env: dict[str, str], tmp_path: Path, procs: dict[str, Proc]) -> str:
+    """Run migrate, then start api, worker1, worker2 and beat into ``procs`` with their compose
+    commands and ``env``; returns the API's URL. The caller stops ``procs``, even on failure."""
+    port = free_port()
+    env.update({"BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "1"})
+    full_env = {**os.environ, **env}
+    subprocess.run(command(SERVICES["migrate"]["command"]), cwd=ROOT, env=full_env, check=True,
+                   timeout=120)  # fmt: skip
+    procs["api"] = Proc(
+        command(SERVICES["api"]["command"]), env, tmp_path / "api.log", "Booting worker"
+    )
+    for i in (1, 2):
+        metrics_dir = tmp_path / f"prom{i}"
+        metrics_dir.mkdir()
+        worker_env = {
+            **env,
+            "WORKER_METRICS_PORT": str(free_port()),
+            "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+        }
+        # In compose each container has its own hostname, hence its own node name; here two
+        # workers share one host, so they are named apart (RabbitMQ insists: exclusive pidbox).
+        argv = [*command(SERVICES["worker"]["command"]), "--hostname", f"worker{i}@%h"]
+        procs[f"worker{i}"] = Proc(argv, worker_env, tmp_path / f"worker{i}.log", "ready.")
+        procs[f"worker{i}"].metrics_port = worker_env["WORKER_METRICS_PORT"]
+    (tmp_path / "var").mkdir()
+    beat = command(SERVICES["beat"]["command"])
+    procs["beat"] = Proc(beat, env, tmp_path / "beat.log", "beat: Starting", cwd=tmp_path)
+    return f"http://127.0.0.1:{port}"
+
+
+def logs(procs: dict[str, Proc], tail: int = 1500) -> str:
+    return "\n".join(f"--- {name}\n{p.output()[-tail:]}" for name, p in procs.items())

@@ -11,7 +11,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
-LONG_RUNNING = ["postgres", "redis", "api", "worker", "beat", "mailpit"]
+LONG_RUNNING = ["postgres", "rabbitmq", "redis", "api", "worker", "beat", "mailpit"]
 
 
 def test_docker_compose_config_validates(tmp_path):
@@ -43,6 +43,10 @@ def test_the_app_waits_for_the_one_shot_migration():
 def test_workers_scale_and_the_broker_persists():
     worker = SERVICES["worker"]
     assert "container_name" not in worker and "ports" not in worker  # --scale worker=N works
+    assert COMPOSE["x-app"]["environment"]["BROKER_URL"].startswith("amqp://")  # README
+    assert "rabbitdata:/var/lib/rabbitmq" in SERVICES["rabbitmq"]["volumes"]
+    for name in ("api", "worker", "beat"):
+        assert SERVICES[name]["depends_on"]["rabbitmq"] == {"condition": "service_healthy"}
     assert "--appendonly" in SERVICES["redis"]["command"]
     assert "noeviction" in SERVICES["redis"]["command"]
     assert SERVICES["mailpit"]["profiles"] == ["dev"]
@@ -51,6 +55,7 @@ def test_workers_scale_and_the_broker_persists():
 def test_no_secret_is_baked_in():
     text = (ROOT / "docker-compose.yml").read_text()
     assert "SMTP_PASSWORD" not in text and "${POSTGRES_PASSWORD" in text
+    assert "${RABBITMQ_PASSWORD" in text
     assert ".env" in (ROOT / ".gitignore").read_text().split()
 
 

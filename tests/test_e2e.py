@@ -11,24 +11,22 @@ idempotent (tests/test_pipeline.py), deliveries are what the lease and the sweep
 """
 
 import subprocess
-import uuid
 from collections import Counter
 
 import pytest
 import requests
-import yaml
 from sqlalchemy import func, select
 
 from alertworker import client
 from alertworker.client import trigger_alert
 from alertworker.models import AlertNotification
 from alertworker.models import NotificationDelivery as D
-from tests.processes import ROOT, Proc, command, wait_for
-from tests.receivers import Reply, free_port
+from tests.processes import ROOT, Proc, command, start_stack, wait_for
+from tests.receivers import Reply
+from tests.servers import rabbitmq_vhost
 
 pytestmark = pytest.mark.slow
 
-SERVICES = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
 EVENTS, FINGERPRINTS = 2000, 200
 
 
@@ -37,56 +35,19 @@ def broker_url(request, test_env):
     if request.param == "redis":
         yield test_env["BROKER_URL"]
         return
-    vhost = f"awtest-{uuid.uuid4().hex[:8]}"
-    ctl = ["rabbitmqctl", "-q"]
-    subprocess.run([*ctl, "add_vhost", vhost], check=True, timeout=60)
-    subprocess.run(
-        [*ctl, "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"], check=True, timeout=60
-    )
-    yield f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
-    subprocess.run([*ctl, "delete_vhost", vhost], check=False, timeout=60)
+    with rabbitmq_vhost() as url:
+        yield url
 
 
 @pytest.fixture
 def stack(test_env, settings, broker_url, tmp_path):
     """migrate, api, worker x2 and beat, each run with its compose command."""
-    port = free_port()
-    env = {
-        **test_env,
-        "BROKER_URL": broker_url,
-        "DELIVERY_LEASE_SECONDS": "5",
-        "SWEEPER_INTERVAL_SECONDS": "1",
-        "BIND": f"127.0.0.1:{port}",
-        "WEB_CONCURRENCY": "1",
-    }
-    subprocess.run(
-        command(SERVICES["migrate"]["command"]),
-        cwd=ROOT,
-        env={**_base_env(), **env},
-        check=True,
-        timeout=120,
-    )
+    env = {**test_env, "BROKER_URL": broker_url, "DELIVERY_LEASE_SECONDS": "5",
+           "SWEEPER_INTERVAL_SECONDS": "1"}  # fmt: skip
     procs: dict[str, Proc] = {}
     try:  # stop whatever was started, even when a later start fails
-        api = command(SERVICES["api"]["command"])
-        procs["api"] = Proc(api, env, tmp_path / "api.log", "Booting worker")
-        for i in (1, 2):
-            metrics_dir = tmp_path / f"prom{i}"
-            metrics_dir.mkdir()
-            worker_env = {
-                **env,
-                "WORKER_METRICS_PORT": str(free_port()),
-                "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-            }
-            # In compose each container has its own hostname, hence its own node name; here two
-            # workers share one host, so they are named apart (RabbitMQ insists: exclusive pidbox).
-            argv = [*command(SERVICES["worker"]["command"]), "--hostname", f"worker{i}@%h"]
-            procs[f"worker{i}"] = Proc(argv, worker_env, tmp_path / f"worker{i}.log", "ready.")
-            procs[f"worker{i}"].metrics_port = worker_env["WORKER_METRICS_PORT"]
-        (tmp_path / "var").mkdir()
-        beat = command(SERVICES["beat"]["command"])
-        procs["beat"] = Proc(beat, env, tmp_path / "beat.log", "beat: Starting", cwd=tmp_path)
-        yield env, procs, f"http://127.0.0.1:{port}"
+        api = start_stack(env, tmp_path, procs)
+        yield env, procs, api
     finally:
         for proc in procs.values():
             proc.stop()
