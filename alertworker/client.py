@@ -162,6 +162,15 @@ class AlertPublisher:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def send_task(self, name: str, args: list[Any], queue: str) -> None:
+        """Send one task by name to ``queue`` (the API hands the deliveries a resolve or an
+        acknowledge made to the delivery workers this way); raises :class:`PublishError`."""
+        try:
+            with self._send_lock, self._app.producer_or_acquire() as producer:
+                self._app.send_task(name, args=args, queue=queue, producer=producer)
+        except (KombuError, OSError) as exc:
+            raise PublishError(f"broker unreachable, task {name} not sent: {exc}") from exc
+
     # -- internals -----------------------------------------------------------------------------
 
     def _send(self, batch: list[dict[str, Any]]) -> None:

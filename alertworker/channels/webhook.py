@@ -1,7 +1,8 @@
 """Webhook channel (SPEC §7): POST the notification as JSON to the config's URL.
 
-The body has exactly :data:`PAYLOAD_KEYS`. Headers: the config's custom ``headers``, then ours,
-which win over a custom header of the same name: ``Content-Type``, ``Idempotency-Key`` (the
+The body has exactly :data:`PAYLOAD_KEYS`; ``status`` is ``firing``, or ``resolved`` (with
+``resolved_at``) for a resolve delivery (SPEC §13). Headers: the config's custom ``headers``,
+then ours, which win over a custom header of the same name: ``Content-Type``, ``Idempotency-Key`` (the
 delivery id), ``X-Alertworker-Timestamp`` (unix seconds) and, when the config has a ``secret``,
 ``X-Alertworker-Signature: v1=<hex HMAC-SHA256(secret, timestamp + "." + raw body)>``
 (receiver recipe: README, "Verifying webhook signatures"). 2xx is success; 408/429/5xx are retryable
@@ -37,6 +38,8 @@ PAYLOAD_KEYS = (
     "occurrence_count",
     "suppressed_since_last",
     "is_test",
+    "status",
+    "resolved_at",
 )
 _OURS = {"content-type", "idempotency-key", "x-alertworker-timestamp", "x-alertworker-signature"}
 
@@ -70,9 +73,12 @@ class WebhookChannel(Channel):
 
 def payload(message: Message) -> dict[str, Any]:
     """The JSON document sent, with exactly :data:`PAYLOAD_KEYS`; times in RFC 3339 UTC."""
-    doc = {key: getattr(message, key) for key in PAYLOAD_KEYS}
-    for key in ("occurred_at", "triggered_at"):
-        doc[key] = as_utc(doc[key]).isoformat().replace("+00:00", "Z")
+    doc: dict[str, Any] = {key: getattr(message, key) for key in PAYLOAD_KEYS[:-2]}
+    doc["status"] = "resolved" if message.resolved else "firing"  # SPEC §13
+    doc["resolved_at"] = message.resolved_at if message.resolved else None
+    for key in ("occurred_at", "triggered_at", "resolved_at"):
+        if doc[key] is not None:
+            doc[key] = as_utc(doc[key]).isoformat().replace("+00:00", "Z")
     return doc
 
 
