@@ -2,12 +2,13 @@
 
 The body has exactly :data:`PAYLOAD_KEYS`; ``status`` is ``firing``, or ``resolved`` (with
 ``resolved_at``) for a resolve delivery (SPEC §13). Headers: the config's custom ``headers``,
-then ours, which win over a custom header of the same name: ``Content-Type``, ``Idempotency-Key`` (the
-delivery id), ``X-Alertworker-Timestamp`` (unix seconds) and, when the config has a ``secret``,
-``X-Alertworker-Signature: v1=<hex HMAC-SHA256(secret, timestamp + "." + raw body)>``
-(receiver recipe: README, "Verifying webhook signatures"). 2xx is success; 408/429/5xx are retryable
-(honouring Retry-After); 3xx (never followed) and other 4xx are permanent. Errors name the host
-and status only, never the URL path, a header value or the secret.
+then ours, which win over a custom header of the same name: ``Content-Type``,
+``Idempotency-Key`` (the delivery id), ``X-Alertworker-Timestamp`` (unix seconds) and, when the
+config has a ``secret``, ``X-Alertworker-Signature: v1=<hex HMAC-SHA256(secret, timestamp +
+"." + raw body)>`` (receiver recipe: README, "Verifying webhook signatures"). 2xx is success;
+408/429/5xx are retryable (honouring Retry-After); 3xx (never followed) and other 4xx are
+permanent. Errors name the host and status only, never the URL path, a header value or the
+secret.
 """
 
 from __future__ import annotations
