@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, select, tuple_, update
@@ -212,3 +212,30 @@ def reopen(
             new = Decision(True, new.reason, max(0, new.suppressed_since_last - len(g.events)))
         out.append(new)
     return out
+
+
+# --- resolving by timeout (beat) ------------------------------------------------------------
+
+
+def resolve_timed_out(
+    settings: Settings, session_factory: Any, redis: Any, now: datetime | None = None
+) -> tuple[list[Resolved], list[Pending]]:
+    """Resolve (reason ``timeout``) every open notification of a config with
+    ``auto_resolve_minutes`` whose ``last_occurred_at`` is older than that; any number of
+    beats and workers resolve each once. Returns what was resolved and the deliveries made."""
+    now = now or datetime.now(UTC)
+    resolved: list[Resolved] = []
+    with session_factory() as session:
+        conn = session.connection()
+        timed = conn.execute(
+            select(C.c.id, C.c.auto_resolve_minutes).where(C.c.auto_resolve_minutes > 0)
+        ).all()
+        for config_id, minutes in timed:
+            cutoff = now - timedelta(minutes=minutes)
+            where = and_(N.c.config_id == config_id, N.c.last_occurred_at < cutoff)
+            resolved += claim(conn, where, "timeout", now)
+        ids = [r.id for r in resolved]
+        pending = follow_up(conn, ids, "resolve", now, settings.delivery_lease_seconds)
+        session.commit()
+    after_commit(redis, settings, resolved)
+    return resolved, pending

@@ -2,6 +2,7 @@
 close exactly the alert they name, once, clear its cooldown, and make one resolve delivery per
 channel that carried the firing notification; a trigger racing a resolve is never lost."""
 
+import json
 import threading
 import uuid
 
@@ -11,7 +12,7 @@ from sqlalchemy import select, text
 from alertworker import lifecycle
 from alertworker.models import AlertNotification, NotificationDelivery
 from alertworker.pipeline import Pipeline
-from tests.processes import wait_for
+from tests.processes import WORKER_ARGS, celery, wait_for
 from tests.test_pipeline import Clock
 
 
@@ -262,3 +263,51 @@ def test_triggers_and_resolves_in_two_processes_lose_no_occurrence(
     resolves = deliveries(session_factory, "resolve")
     assert len(resolves) == sum(n.state == "resolved" for n in notes)
     assert len({d.notification_id for d in resolves}) == len(resolves)
+
+
+def _age(session_factory, minutes):
+    with session_factory() as s:
+        s.execute(text("UPDATE alert_notifications SET last_occurred_at = "
+                       "last_occurred_at - make_interval(mins => :m)"), {"m": minutes})  # fmt: skip
+        s.commit()
+
+
+def test_timeout_resolves_only_alerts_quiet_for_auto_resolve_minutes(
+    settings, pipeline, tenant, make_config, session_factory, redis_client
+):
+    make_config(tenant, name="timed", alert_type="provider_unhealthy", auto_resolve_minutes=10)
+    make_config(tenant, name="forever", alert_type="provider_unhealthy", auto_resolve_minutes=0)
+    pipeline.process([trigger()])
+    _age(session_factory, 9)
+    assert lifecycle.resolve_timed_out(settings, session_factory, redis_client) == ([], [])
+    _age(session_factory, 2)
+    resolved, pending = lifecycle.resolve_timed_out(settings, session_factory, redis_client)
+    assert [r.reason for r in resolved] == ["timeout"] and len(pending) == 1
+    by_config = {n.config_id: n for n in rows(session_factory)}
+    assert sorted(n.state for n in by_config.values()) == ["firing", "resolved"]
+    assert lifecycle.resolve_timed_out(settings, session_factory, redis_client) == ([], [])
+
+
+@pytest.mark.slow
+def test_beat_resolves_a_timed_out_alert_and_the_worker_sends_the_resolve(
+    test_env, settings, pipeline, tenant, make_config, session_factory, http_receiver, tmp_path
+):
+    make_config(tenant, alert_type="provider_unhealthy", auto_resolve_minutes=1,
+                channel_config={"webhook": {"url": http_receiver.url()}})  # fmt: skip
+    pipeline.process([trigger()])
+    _age(session_factory, 2)
+    env = {**test_env, "SWEEPER_INTERVAL_SECONDS": "1"}
+    worker = celery(env, tmp_path / "worker.log", *WORKER_ARGS)
+    beat = celery(env, tmp_path / "beat.log", "beat", "--schedule", str(tmp_path / "schedule"),
+                  "--loglevel", "info", ready="beat: Starting")  # fmt: skip
+    try:
+        statuses = lambda: [json.loads(r.body)["status"] for r in http_receiver.requests]  # noqa: E731
+        wait_for(lambda: "resolved" in statuses(), 60,
+                 lambda: worker.output() + beat.output())  # fmt: skip
+    finally:
+        beat.stop()
+        worker.stop()
+    [n] = rows(session_factory)
+    assert (n.state, n.resolve_reason) == ("resolved", "timeout")
+    assert statuses().count("resolved") == 1
+    assert [d.status for d in deliveries(session_factory, "resolve")] == ["delivered"]
