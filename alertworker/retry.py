@@ -62,7 +62,8 @@ def scrub(text: str, message: Message | None) -> str:
     """Truncate an error and blank out any secret of the channel config that slipped into it."""
     if message is not None:
         cfg = message.channel_config
-        secrets = [cfg.get("secret"), cfg.get("webhook_url"), *(cfg.get("headers") or {}).values()]
+        secrets = [cfg.get("secret"), cfg.get("webhook_url"), cfg.get("routing_key"),
+                   *(cfg.get("headers") or {}).values()]  # fmt: skip
         for secret in secrets:
             if isinstance(secret, str) and len(secret) >= 4:
                 text = text.replace(secret, "****")

@@ -96,7 +96,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.command, self.path, self.headers, body, time.monotonic(), self.client_address
         )
         receiver.requests.append(request)
-        reply = receiver.replies.pop(0) if receiver.replies else receiver.default
+        if receiver.respond is not None:
+            reply = receiver.respond(request)
+        else:
+            reply = receiver.replies.pop(0) if receiver.replies else receiver.default
         if reply.delay and receiver.stopping.wait(reply.delay):
             return
         data = reply.body.encode() if isinstance(reply.body, str) else reply.body
@@ -132,6 +135,7 @@ class HttpReceiver:
         self.requests: list[Request] = []
         self.replies: list[Reply] = []
         self.default = Reply()
+        self.respond: Any = None  # a function Request -> Reply, instead of replies/default
         self.stopping = threading.Event()
         self.server = _Server(("127.0.0.1", 0), _Handler)
         self.server.receiver = self
