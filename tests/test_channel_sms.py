@@ -35,7 +35,8 @@ def test_one_sms_per_number_then_one_resolve_each(
 ):
     tenant = make_tenant("acme")
     make_config(tenant, alert_type="quota_exhausted", severity="critical",
-                channels=["in_app", "sms"], channel_config={"sms": {"numbers": NUMBERS}})  # fmt: skip
+                channels=["in_app", "sms"],
+                channel_config={"sms": {"numbers": NUMBERS}})  # fmt: skip
     pipeline = Pipeline(sms_settings, session_factory, redis_client)
     ctx = {"provider_name": "openai"}
     result = pipeline.process([{"tenant_id": "acme", "alert_type": "quota_exhausted",
