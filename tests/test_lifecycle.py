@@ -12,23 +12,10 @@ from sqlalchemy import select, text
 from alertworker import lifecycle
 from alertworker.models import AlertNotification, NotificationDelivery
 from alertworker.pipeline import Pipeline
+from tests import test_pipeline
 from tests.processes import WORKER_ARGS, celery, wait_for
-from tests.test_pipeline import Clock
 
-
-@pytest.fixture
-def clock():
-    return Clock()
-
-
-@pytest.fixture
-def pipeline(settings, session_factory, redis_client, clock):
-    return Pipeline(settings, session_factory, redis_client, clock=clock)
-
-
-@pytest.fixture
-def tenant(make_tenant):
-    return make_tenant("acme")
+clock, pipeline, tenant = test_pipeline.clock, test_pipeline.pipeline, test_pipeline.tenant
 
 
 def trigger(provider="openai", alert_type="provider_unhealthy", **kw):

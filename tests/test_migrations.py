@@ -96,8 +96,8 @@ def _seed_0001(url):
     return engine
 
 
-@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
-def test_0002_keeps_deliveries_and_makes_them_unique_per_recipient(backend, tmp_path, request):
+def _at_0002_with_seed(backend, tmp_path, request):
+    """A database of ``backend`` seeded at 0001 and migrated to 0002: (url, settings, engine)."""
     url = (
         request.getfixturevalue("empty_pg_url")
         if backend == "postgresql"
@@ -107,6 +107,12 @@ def test_0002_keeps_deliveries_and_makes_them_unique_per_recipient(backend, tmp_
     migrate(settings, "0001")
     engine = _seed_0001(url)
     migrate(settings, "0002")
+    return url, settings, engine
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+def test_0002_keeps_deliveries_and_makes_them_unique_per_recipient(backend, tmp_path, request):
+    url, settings, engine = _at_0002_with_seed(backend, tmp_path, request)
     insert = text(
         "INSERT INTO notification_deliveries (notification_id, tenant_id, channel, recipient,"
         " status, attempts, created_at, updated_at) VALUES (1, 1, 'email', :r, 'pending', 0,"
@@ -135,15 +141,7 @@ def test_0002_keeps_deliveries_and_makes_them_unique_per_recipient(backend, tmp_
 
 @pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
 def test_0003_gives_existing_rows_a_state_and_deliveries_a_kind(backend, tmp_path, request):
-    url = (
-        request.getfixturevalue("empty_pg_url")
-        if backend == "postgresql"
-        else f"sqlite:///{tmp_path}/m.db"
-    )
-    settings = Settings.from_env({"DATABASE_URL": url})
-    migrate(settings, "0001")
-    engine = _seed_0001(url)
-    migrate(settings, "0002")
+    url, settings, engine = _at_0002_with_seed(backend, tmp_path, request)
     with engine.begin() as conn:
         conn.execute(text(
             "INSERT INTO alert_notifications (id, tenant_id, event_id, alert_type, severity, title,"
