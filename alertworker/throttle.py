@@ -65,7 +65,7 @@ _SHA = hashlib.sha1(_SCRIPT.encode()).hexdigest()
 # Delete a cooldown only while the given event still holds it (SPEC §13: a resolve clears it).
 _CLEAR = """
 local held = redis.call('GET', KEYS[1])
-if held and string.match(held, '^(.*)|%d+$') == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+if held and string.match(held, '^([^|]*)|') == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
 _REASONS = {1: "sent", 2: "replay", 3: "cooldown", 4: "hourly_cap"}

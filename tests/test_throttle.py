@@ -80,3 +80,15 @@ def test_fingerprint_is_type_plus_group_by_values():
     c = fingerprint("high_latency", ["provider_name"], {"provider_name": "y"})
     d = fingerprint("high_error_rate", ["provider_name"], {"provider_name": "x"})
     assert a == b and len({a, c, d}) == 3
+
+
+def test_clear_cooldown_clears_only_the_holders_cooldown(redis_client, settings):
+    from alertworker.throttle import Throttle
+
+    throttle = Throttle(redis_client, settings.redis_key_prefix)
+    mine, theirs = throttle.keys(1, "fp-a")[0], throttle.keys(1, "fp-b")[0]
+    redis_client.set(mine, "event-1|1700000000000", px=60_000)
+    redis_client.set(theirs, "event-2|1700000000000|p", px=60_000)  # a later alert holds it
+    assert throttle.clear_cooldown([(1, "fp-a", "event-1"), (1, "fp-b", "event-1")]) == 1
+    assert not redis_client.exists(mine) and redis_client.exists(theirs)
+    assert throttle.clear_cooldown([(1, "fp-b", "event-2")]) == 1  # provisional form too
