@@ -59,6 +59,7 @@ task_routes = {
     "alertworker.sweep": {"queue": MAINTENANCE_QUEUE},
     "alertworker.prune": {"queue": MAINTENANCE_QUEUE},
     "alertworker.send_digests": {"queue": MAINTENANCE_QUEUE},
+    "alertworker.auto_resolve": {"queue": MAINTENANCE_QUEUE},
     **{delivery_task(c): {"queue": delivery_queue(c)} for c in EXTERNAL_CHANNELS},
 }
 
@@ -72,6 +73,11 @@ beat_schedule = {
         "task": "alertworker.send_digests",
         "schedule": 60.0,
         "options": {"expires": 60},
+    },
+    "auto-resolve": {  # SPEC §13: at least once a minute (as often as the sweeper if sooner)
+        "task": "alertworker.auto_resolve",
+        "schedule": min(60.0, _settings.sweeper_interval_seconds),
+        "options": {"expires": min(60.0, _settings.sweeper_interval_seconds)},
     },
     "prune-old-rows": {
         "task": "alertworker.prune",

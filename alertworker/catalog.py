@@ -20,8 +20,18 @@ ALERT_TYPES: dict[str, str] = {
     "quota_exhausted": "critical",
 }
 
-CHANNELS: tuple[str, ...] = ("in_app", "email", "slack", "webhook")
-EXTERNAL_CHANNELS: tuple[str, ...] = ("email", "slack", "webhook")
+CHANNELS: tuple[str, ...] = ("in_app", "email", "slack", "webhook", "pagerduty", "sms")
+EXTERNAL_CHANNELS: tuple[str, ...] = ("email", "slack", "webhook", "pagerduty", "sms")
+
+# SPEC §13: a notification's lifecycle, why it was resolved, and what a delivery carries
+NOTIFICATION_STATES: tuple[str, ...] = ("firing", "acknowledged", "resolved")
+RESOLVE_REASONS: tuple[str, ...] = ("event", "recovery_pair", "manual", "timeout")
+DELIVERY_KINDS: tuple[str, ...] = ("trigger", "resolve", "acknowledge", "escalation")
+# a recovery event type -> the alert type whose open notifications it resolves
+RECOVERY_PAIRS: dict[str, str] = {
+    "circuit_breaker_closed": "circuit_breaker_opened",
+    "provider_recovered": "provider_unhealthy",
+}
 
 DELIVERY_STATUSES: tuple[str, ...] = (
     "pending",

@@ -1,9 +1,11 @@
 """What gateway components import to publish alert events (SPEC §3).
 
-    from alertworker.client import trigger_alert, AlertPublisher
+    from alertworker.client import trigger_alert, resolve_alert, AlertPublisher
 
     trigger_alert(tenant_id="acme", alert_type="high_latency", title="p95 over 5s",
                   context={"provider_name": "openai", "latency_ms": 7200})
+    resolve_alert(tenant_id="acme", alert_type="high_latency",     # SPEC §13: it is over
+                  context={"provider_name": "openai"})
 
     with AlertPublisher(broker_url, max_batch=200, linger_ms=20) as pub:   # batching
         for e in storm:
@@ -183,6 +185,15 @@ class AlertPublisher:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def send_task(self, name: str, args: list[Any], queue: str) -> None:
+        """Send one task by name to ``queue`` (the API hands the deliveries a resolve or an
+        acknowledge made to the delivery workers this way); raises :class:`PublishError`."""
+        try:
+            with self._send_lock, self._app.producer_or_acquire() as producer:
+                self._app.send_task(name, args=args, queue=queue, producer=producer)
+        except (KombuError, OSError) as exc:
+            raise PublishError(f"broker unreachable, task {name} not sent: {exc}") from exc
+
     # -- internals -----------------------------------------------------------------------------
 
     def _send(self, batch: list[dict[str, Any]]) -> None:
@@ -234,6 +245,14 @@ _default: AlertPublisher | None = None
 _default_lock = threading.Lock()
 
 
+def _default_publisher() -> AlertPublisher:
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = AlertPublisher()
+        return _default
+
+
 def trigger_alert(
     *,
     tenant_id: str,
@@ -246,10 +265,6 @@ def trigger_alert(
     occurred_at: str | None = None,
 ) -> str:
     """Publish one event now with a publisher built from the environment; returns its event_id."""
-    global _default
-    with _default_lock:
-        if _default is None:
-            _default = AlertPublisher()
     event: dict[str, Any] = {
         "tenant_id": tenant_id,
         "alert_type": alert_type,
@@ -264,4 +279,25 @@ def trigger_alert(
     ):
         if value is not None:
             event[key] = value
-    return _default.publish(**event)
+    return _default_publisher().publish(**event)
+
+
+def resolve_alert(
+    *,
+    tenant_id: str,
+    alert_type: str,
+    context: Mapping[str, Any] | None = None,
+    event_id: str | None = None,
+    occurred_at: str | None = None,
+) -> str:
+    """Publish a resolve event (SPEC §13): the open alerts of ``alert_type`` whose fingerprint
+    the ``context`` gives (each config's ``group_by`` keys) are resolved. Returns its event_id."""
+    event: dict[str, Any] = {
+        "tenant_id": tenant_id, "alert_type": alert_type, "action": "resolve",
+        "context": dict(context or {}),
+    }  # fmt: skip
+    if event_id is not None:
+        event["event_id"] = event_id
+    if occurred_at is not None:
+        event["occurred_at"] = occurred_at
+    return _default_publisher().publish(**event)

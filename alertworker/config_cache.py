@@ -33,6 +33,7 @@ class ConfigView:
     group_by: tuple[str, ...]
     conditions: dict[str, Any]
     email_recipients: tuple[str, ...] = ()  # one email delivery row each
+    sms_numbers: tuple[str, ...] = ()  # one sms delivery row each
 
 
 ByType = dict[str, list[ConfigView]]
@@ -70,6 +71,7 @@ class ConfigCache:
                         email_recipients=tuple(
                             (c.channel_config.get("email") or {}).get("recipients") or ()
                         ),
+                        sms_numbers=tuple((c.channel_config.get("sms") or {}).get("numbers") or ()),
                     )
                 )
             for tenant_id, by_type in loaded.items():

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 FIELDS = (
     "name", "description", "alert_type", "severity", "is_active", "channels", "channel_config",
     "cooldown_minutes", "max_alerts_per_hour", "group_similar", "group_by", "conditions",
+    "auto_resolve_minutes", "notify_on_resolve",
 )  # fmt: skip
 _NOTHING_STORED = "a masked value was sent but nothing is stored; send the full value"
 
@@ -130,6 +131,12 @@ def restore_secrets(new: dict[str, Any], stored: dict[str, Any]) -> dict[str, An
                 hook["secret"] = old["secret"]
             else:
                 errors.setdefault("webhook", {})["secret"] = [_NOTHING_STORED]
+    if (pagerduty := new.get("pagerduty")) and is_masked(pagerduty.get("routing_key")):
+        kept = (stored.get("pagerduty") or {}).get("routing_key")
+        if kept:
+            pagerduty["routing_key"] = kept
+        else:
+            errors["pagerduty"] = {"routing_key": [_NOTHING_STORED]}
     if errors:
         raise ValidationError({"channel_config": errors})
     return new

@@ -245,6 +245,9 @@ def _messages(session: Session, delivery_ids: list[int]) -> dict[int, tuple[Mess
                 is_test=row["is_test"],
                 channel_config=dict(row["channel_config"].get(row["channel"]) or {}),
                 recipient=row["recipient"],
+                kind=row["kind"],
+                resolved_at=row["resolved_at"],
+                fingerprint=row["fingerprint"],
             ),
             row["channel"],
         )

@@ -44,3 +44,6 @@ PREFERENCE_DECISIONS = Counter(
     ["decision", "reason"],  # send (allowed, critical, not_a_user), skip, defer, digest
 )
 DIGESTS = Counter("alertworker_digests_total", "Digest emails by outcome", ["outcome"])
+RESOLVES = Counter(
+    "alertworker_resolves_total", "Notifications resolved (SPEC §13)", ["reason"]
+)  # event, recovery_pair, manual, timeout

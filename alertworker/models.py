@@ -19,11 +19,20 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    true,
     update,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from alertworker.catalog import ALERT_TYPES, CHANNELS, DELIVERY_STATUSES, SEVERITIES
+from alertworker.catalog import (
+    ALERT_TYPES,
+    CHANNELS,
+    DELIVERY_KINDS,
+    DELIVERY_STATUSES,
+    NOTIFICATION_STATES,
+    RESOLVE_REASONS,
+    SEVERITIES,
+)
 from alertworker.db import Base, utcnow
 
 DIGEST_STATUSES = ("pending", "sending", "sent", "failed", "empty")
@@ -39,6 +48,9 @@ ChannelType = _enum(CHANNELS, "channel")
 DeliveryStatusType = _enum(DELIVERY_STATUSES, "delivery_status")
 DigestType = _enum(("off", "hourly", "daily"), "digest")
 DigestStatusType = _enum(DIGEST_STATUSES, "digest_status")
+StateType = _enum(NOTIFICATION_STATES, "notification_state")
+ResolveReasonType = _enum(RESOLVE_REASONS, "resolve_reason")
+DeliveryKindType = _enum(DELIVERY_KINDS, "delivery_kind")
 
 
 class Tenant(Base):
@@ -93,6 +105,8 @@ class AlertConfig(Base):
     group_similar: Mapped[bool] = mapped_column(default=True)
     group_by: Mapped[list[Any]] = mapped_column(default=lambda: ["provider_name"])
     conditions: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    auto_resolve_minutes: Mapped[int] = mapped_column(default=0, server_default="0")
+    notify_on_resolve: Mapped[bool] = mapped_column(default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -105,6 +119,8 @@ class AlertNotification(Base):
         Index(None, "tenant_id", "read_at"),
         Index(None, "config_id", "fingerprint", "id"),
         Index(None, "triggered_at"),
+        Index(None, "tenant_id", "state", "id"),
+        Index(None, "config_id", "state"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -129,6 +145,11 @@ class AlertNotification(Base):
     read_at: Mapped[datetime | None]
     acknowledged_at: Mapped[datetime | None]
     acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    state: Mapped[str] = mapped_column(StateType, default="firing", server_default="firing")
+    resolved_at: Mapped[datetime | None]
+    resolve_reason: Mapped[str | None] = mapped_column(ResolveReasonType)
+    resolved_by_event_id: Mapped[str | None] = mapped_column(String(64))
+    resolved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
     deliveries: Mapped[list[NotificationDelivery]] = relationship(
         back_populates="notification", order_by="NotificationDelivery.id"
@@ -136,12 +157,13 @@ class AlertNotification(Base):
 
 
 class NotificationDelivery(Base):
-    """One (notification, channel, recipient): email has a row per configured recipient, so a
-    user's preferences (§8) decide each one; other channels have ``recipient`` ``""``."""
+    """One (notification, channel, recipient, kind): email has a row per configured recipient
+    and sms one per number, so a user's preferences (§8) decide each one; other channels have
+    ``recipient`` ``""``. ``kind`` is what it carries: the trigger, or the resolve (§13)."""
 
     __tablename__ = "notification_deliveries"
     __table_args__ = (
-        UniqueConstraint("notification_id", "channel", "recipient"),
+        UniqueConstraint("notification_id", "channel", "recipient", "kind"),
         Index(None, "status", "next_attempt_at"),
         Index(None, "created_at"),
     )
@@ -153,6 +175,7 @@ class NotificationDelivery(Base):
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     channel: Mapped[str] = mapped_column(ChannelType)
     recipient: Mapped[str] = mapped_column(String(320), default="", server_default="")
+    kind: Mapped[str] = mapped_column(DeliveryKindType, default="trigger", server_default="trigger")
     status: Mapped[str] = mapped_column(DeliveryStatusType, default="pending")
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -220,6 +243,8 @@ class NotificationPreference(Base):
     email_enabled: Mapped[bool] = mapped_column(default=True)
     slack_enabled: Mapped[bool] = mapped_column(default=True)
     webhook_enabled: Mapped[bool] = mapped_column(default=True)
+    sms_enabled: Mapped[bool] = mapped_column(default=True, server_default=true())
+    phone: Mapped[str | None] = mapped_column(String(16))  # E.164: the user's SMS number
     min_severity: Mapped[str] = mapped_column(SeverityType, default="info")
     quiet_hours: Mapped[dict[str, Any] | None]
     digest: Mapped[str] = mapped_column(DigestType, default="off")

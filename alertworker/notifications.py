@@ -3,7 +3,9 @@
 Pages are keyset on ``id`` (descending), so a page boundary never shifts when notifications are
 inserted concurrently: the cursor is the last id seen, base64-wrapped to stay opaque. Read state
 is the tenant's (one ``read_at`` per notification); acknowledging records who and when and
-implies read. Every function takes the tenant id and never returns another tenant's row.
+implies read and moves a firing notification to ``acknowledged`` (SPEC §13; PagerDuty gets an
+``acknowledge``); :func:`resolve` is the manual resolve. Every function takes the tenant id and
+never returns another tenant's row. Functions that make deliveries return them to enqueue.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from marshmallow import ValidationError
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from alertworker import lifecycle
 from alertworker.configs import NotFoundError
 from alertworker.db import utcnow
+from alertworker.deliveries import Pending
 from alertworker.models import AlertConfig, AlertNotification, NotificationDelivery
 from alertworker.schemas import MAX_ID
 from alertworker.scrub import redact, secrets_of
@@ -50,6 +54,7 @@ def list_notifications(
     tenant_id: int,
     *,
     unread_only: bool = False,
+    state: list[str] | None = None,
     alert_type: str | None = None,
     severity: str | None = None,
     config_id: int | None = None,
@@ -61,6 +66,8 @@ def list_notifications(
     query = select(N).where(N.tenant_id == tenant_id)
     if unread_only:
         query = query.where(N.read_at.is_(None))
+    if state:
+        query = query.where(N.state.in_(state))
     if alert_type is not None:
         query = query.where(N.alert_type == alert_type)
     if severity is not None:
@@ -123,18 +130,49 @@ def mark_read(session: Session, tenant_id: int, notification_id: int) -> AlertNo
 
 
 def acknowledge(
-    session: Session, tenant_id: int, notification_id: int, user_id: int
-) -> AlertNotification:
-    """Record who acknowledged and when (the first acknowledgement stands); implies read."""
+    session: Session, tenant_id: int, notification_id: int, user_id: int, lease_seconds: int
+) -> tuple[AlertNotification, list[Pending]]:
+    """Record who acknowledged and when (the first acknowledgement stands); implies read. A
+    firing notification becomes ``acknowledged`` and its PagerDuty deliveries get one
+    ``acknowledge`` each, once."""
     row = _get(session, tenant_id, notification_id)
     now = utcnow()
-    if row.acknowledged_at is None:
+    conn = session.connection()
+    changed = conn.execute(
+        update(N)
+        .where(N.id == row.id, N.state == "firing")
+        .values(state="acknowledged", acknowledged_at=func.coalesce(N.acknowledged_at, now),
+                acknowledged_by=func.coalesce(N.acknowledged_by, user_id))
+        .returning(N.id)
+    ).all()  # fmt: skip
+    pending = lifecycle.follow_up(
+        conn, [i for (i,) in changed], "acknowledge", now, lease_seconds, ["pagerduty"]
+    )
+    session.refresh(row)
+    if row.acknowledged_at is None:  # already resolved: still record the acknowledgement
         row.acknowledged_at, row.acknowledged_by = now, user_id
     if row.read_at is None:
         row.read_at = now
     session.commit()
     log.info("notification %d acknowledged by user %d", row.id, row.acknowledged_by or 0)
-    return row
+    return row, pending
+
+
+def resolve(
+    session: Session, tenant_id: int, notification_id: int, user_id: int, lease_seconds: int
+) -> tuple[AlertNotification, list[Any], list[Pending]]:
+    """Resolve by hand (idempotent: a resolved notification stays as it was resolved).
+    Returns the row, what was resolved (for ``lifecycle.after_commit``) and the deliveries."""
+    row = _get(session, tenant_id, notification_id)
+    now = utcnow()
+    conn = session.connection()
+    resolved = lifecycle.claim(conn, N.id == row.id, "manual", now, user_id=user_id)
+    pending = lifecycle.follow_up(conn, [r.id for r in resolved], "resolve", now, lease_seconds)
+    session.commit()
+    session.refresh(row)
+    if resolved:
+        log.info("notification %d resolved by user %d", row.id, user_id)
+    return row, resolved, pending
 
 
 def mark_all_read(session: Session, tenant_id: int) -> int:

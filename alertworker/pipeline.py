@@ -33,7 +33,7 @@ from typing import Any
 from marshmallow import ValidationError
 from sqlalchemy.orm import sessionmaker
 
-from alertworker import metrics, recording, statements, stream
+from alertworker import lifecycle, metrics, recording, statements, stream
 from alertworker.conditions import evaluate
 from alertworker.config_cache import ConfigCache, ConfigView
 from alertworker.db import utcnow
@@ -121,12 +121,20 @@ class Pipeline:
                     rejects.append(rejection(_wire(e), f"unknown tenant: {e['tenant_id']!r}"))
             events = [e for e in events if e["tenant_id"] in tenants]
             configs = self.configs.get(session, dict(tenants.values()))
+            lease = self.settings.delivery_lease_seconds
+            # SPEC §13: resolves (and recovery pairs) first; resolve events skip the rest
+            resolved, closing = lifecycle.resolve_events(
+                conn, events, tenants, configs, now, lease, result.outcomes
+            )
+            events = [e for e in events if e["action"] == "trigger"]
 
             groups = self._match(conn, sql, events, tenants, configs, result.outcomes, replay)
             decisions = self._decide(groups, now)
-            summaries = recording.record(
-                conn, sql, groups, decisions, now, self.settings.delivery_lease_seconds, result
+            decisions = lifecycle.reopen(
+                conn, groups, decisions, self.throttle, lambda again: self._decide(again, now)
             )
+            summaries = recording.record(conn, sql, groups, decisions, now, lease, result)
+            result.deliveries += closing
             record_rejections(session, rejects)
             session.commit()
         if on_commit is not None and result.deliveries:
@@ -134,6 +142,7 @@ class Pipeline:
         self.throttle.settle(result.settlements, int(now.timestamp() * 1000))
         if summaries:
             stream.publish_notifications(self.redis, self.settings, summaries)
+        lifecycle.after_commit(self.redis, self.settings, resolved)
 
         result.rejected = len(rejects)
         for outcome, n in result.outcomes.items():

@@ -18,7 +18,8 @@ from alertworker.models import NotificationPreference
 log = logging.getLogger(__name__)
 
 FIELDS = (
-    "email_enabled", "slack_enabled", "webhook_enabled", "min_severity", "quiet_hours", "digest",
+    "email_enabled", "slack_enabled", "webhook_enabled", "sms_enabled", "phone", "min_severity",
+    "quiet_hours", "digest",
 )  # fmt: skip
 
 
@@ -29,6 +30,8 @@ def defaults(user_id: int) -> NotificationPreference:
         email_enabled=True,
         slack_enabled=True,
         webhook_enabled=True,
+        sms_enabled=True,
+        phone=None,
         min_severity="info",
         quiet_hours=None,
         digest="off",

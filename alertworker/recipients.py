@@ -1,4 +1,5 @@
-"""Users' preferences (SPEC §8) applied to claimed email deliveries, just before sending.
+"""Users' preferences (SPEC §8) applied to claimed email deliveries, just before sending; and
+``sms_enabled`` to SMS deliveries to a user's ``phone`` (§15).
 
 :func:`hold` is the one place it happens, called by ``deliveries.deliver`` inside its claim
 transaction. An email row whose ``recipient`` is a user of the tenant (matched by address,
@@ -43,11 +44,12 @@ def hold(
 
     Returns ``{delivery id: status}`` of the held rows (skipped, deferred or digested).
     """
+    held = _sms_opted_out(session, messages)
     emails = {
         i: m for i, (m, channel) in messages.items() if channel == "email" and m and m.recipient
     }
     if not emails:
-        return {}
+        return held
     users: dict[int, tuple[User, Any]] = {}
     rows = session.execute(
         select(D.id, User, NotificationPreference)
@@ -62,7 +64,6 @@ def hold(
     for delivery_id, user, prefs in rows:
         users.setdefault(delivery_id, (user, prefs))
 
-    held: dict[int, str] = {}
     for delivery_id, message in emails.items():
         if delivery_id not in users:
             metrics.PREFERENCE_DECISIONS.labels(decision="send", reason="not_a_user").inc()
@@ -93,6 +94,33 @@ def hold(
             extra={"delivery_id": delivery_id, "event_id": message.event_id},
         )
     return held
+
+
+def _sms_opted_out(
+    session: Session, messages: Mapping[int, tuple[Message | None, str]]
+) -> dict[int, str]:
+    """SMS to a number that a user of the tenant has as preference ``phone`` with
+    ``sms_enabled`` off (SPEC §15): skipped, "skipped: sms off"."""
+    sms = [i for i, (m, channel) in messages.items() if channel == "sms" and m and m.recipient]
+    if not sms:
+        return {}
+    P = NotificationPreference
+    off = set(session.scalars(
+        select(D.id)
+        .join(User, User.tenant_id == D.tenant_id)
+        .join(P, and_(P.user_id == User.id, P.phone == D.recipient))
+        .where(D.id.in_(sms), P.sms_enabled.is_(False))
+    ))  # fmt: skip
+    for delivery_id in sorted(off):
+        session.execute(
+            update(D)
+            .where(D.id == delivery_id, D.status == "sending")
+            .values(status="skipped", attempts=D.attempts - 1, lease_expires_at=None,
+                    next_attempt_at=None, last_error="skipped: sms off")  # fmt: skip
+            .execution_options(synchronize_session=False)
+        )
+    metrics.PREFERENCE_DECISIONS.labels(decision="skip", reason="sms_off").inc(len(off))
+    return dict.fromkeys(off, "skipped")
 
 
 def _held(

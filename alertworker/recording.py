@@ -193,14 +193,16 @@ def _ms(t: datetime) -> int:
 
 def _destinations(config: ConfigView) -> list[tuple[str, str]]:
     """(channel, recipient) of each delivery row: email has one per recipient (each user's
-    preferences decide their own copy, SPEC §8), duplicates by case dropped; others one."""
+    preferences decide their own copy, SPEC §8), duplicates by case dropped, sms one per
+    number (§15); others one."""
     rows = []
     for channel in config.channels:
-        if channel != "email" or not config.email_recipients:
+        listed = {"email": config.email_recipients, "sms": config.sms_numbers}.get(channel)
+        if not listed:
             rows.append((channel, ""))
             continue
         seen: set[str] = set()
-        for address in config.email_recipients:
+        for address in listed:
             if address.lower() not in seen:
                 seen.add(address.lower())
                 rows.append((channel, address))

@@ -51,6 +51,8 @@ GUIDANCE: dict[str, str] = {
     "resets. Increase the quota or route traffic elsewhere.",
 }
 
+RESOLVED_STYLE = {"color": "#2EB67D", "emoji": ":white_check_mark:", "symbol": "✅"}  # SPEC §13
+
 # channel limits (characters)
 EMAIL_SUBJECT_MAX = 250
 EMAIL_MESSAGE_MAX = 20_000
@@ -127,11 +129,14 @@ def _template_context(message: Message, settings: Settings) -> dict[str, Any]:
         "occurred": format_time(message.occurred_at),
         "triggered": format_time(message.triggered_at),
         "url": dashboard_url(settings, message.notification_id),
+        "resolved": format_time(message.resolved_at) if message.resolved_at else "",
     }
 
 
-def render_email(message: Message, settings: Settings, kind: str = "alert") -> RenderedEmail:
-    """Subject ``[SEVERITY] title`` (one line), plain-text body and autoescaped HTML body."""
+def render_email(message: Message, settings: Settings, kind: str | None = None) -> RenderedEmail:
+    """Subject ``[SEVERITY] title`` (``[RESOLVED] title`` for a resolve; one line), plain-text
+    body and autoescaped HTML body."""
+    kind = kind or ("resolved" if message.resolved else "alert")
     ctx = _template_context(message, settings)
     subject = _one_line(TEMPLATES.get_template(f"{kind}/subject.txt").render(ctx))
     return RenderedEmail(
@@ -153,9 +158,13 @@ def slack_payload(message: Message, settings: Settings) -> dict[str, Any]:
     test = "[TEST] " if message.is_test else ""
     headline = f"{style['emoji']} {test}[{message.severity.upper()}] {slack_escape(title)}"
     lines = [slack_escape(truncate(message.message, SLACK_TEXT_MAX))] if message.message else []
-    if message.suppressed_since_last:
+    if message.resolved:  # SPEC §13: green, "Resolved: <title>"
+        style = RESOLVED_STYLE
+        headline = f"{style['emoji']} {test}Resolved: {slack_escape(title)}"
+        lines = [f"Resolved at {format_time(message.resolved_at or message.triggered_at)}"]
+    elif message.suppressed_since_last:
         lines.append(f"_{message.suppressed_since_last} similar alert(s) suppressed since last_")
-    if message.alert_type in GUIDANCE:
+    if message.alert_type in GUIDANCE and not message.resolved:
         lines.append(f"*What to do:* {GUIDANCE[message.alert_type]}")
     fields = [
         {"title": slack_escape(k), "value": slack_escape(v), "short": len(v) <= 40}

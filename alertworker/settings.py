@@ -52,6 +52,12 @@ class Settings:
     notification_retention_days: int = 90
     throttle_provisional_seconds: float = 30.0  # how long an uncommitted decision may hold
     db_retry_max_seconds: float = 30.0  # longest wait between two tries while Postgres is away
+    # SPEC §15: PagerDuty Events API v2 and Twilio's Messages API (auth token: never logged)
+    pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
+    sms_api_url: str = "https://api.twilio.com"
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = dataclasses.field(default="", repr=False)
+    sms_from: str = ""
 
     @property
     def embedded_redis(self) -> bool:
@@ -157,6 +163,11 @@ def _validate(s: Settings) -> None:
     need(0 < s.http_timeout_seconds <= 300, "HTTP_TIMEOUT_SECONDS", "must be in (0, 300]")
     need(s.log_format in ("text", "json"), "LOG_FORMAT", "must be text or json")
     need(0 <= s.worker_metrics_port < 65536, "WORKER_METRICS_PORT", "must be a TCP port or 0")
+    for name, url in (("PAGERDUTY_EVENTS_URL", s.pagerduty_events_url),
+                      ("SMS_API_URL", s.sms_api_url)):  # fmt: skip
+        need(urlsplit(url).scheme in ("http", "https"), name, "must be an http(s) URL")
+    need(s.twilio_account_sid.isalnum() or not s.twilio_account_sid, "TWILIO_ACCOUNT_SID",
+         "must be letters and digits (AC…)")  # fmt: skip
     need(s.notification_retention_days >= 1, "NOTIFICATION_RETENTION_DAYS", "must be >= 1")
     need(
         0 < s.throttle_provisional_seconds <= 300,

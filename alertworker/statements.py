@@ -66,7 +66,7 @@ def for_dialect(dialect: str) -> Statements:
         .returning(N.c.id, N.c.config_id, N.c.event_id),
         insert_deliveries=D.insert().returning(D.c.id, D.c.channel, D.c.notification_id),
         fold=update(N)
-        .where(N.c.id == latest)
+        .where(N.c.id == latest, N.c.state != "resolved")  # only into an open alert (§13)
         .values(
             occurrence_count=N.c.occurrence_count + bindparam("b_n"),
             last_occurred_at=case((N.c.last_occurred_at < t, t), else_=N.c.last_occurred_at),
@@ -129,7 +129,10 @@ MESSAGES = (
         _T.c.id,
         _T.c.channel,
         _T.c.recipient,
+        _T.c.kind,
         N.c.id.label("notification_id"),
+        N.c.resolved_at,
+        N.c.fingerprint,
         N.c.event_id,
         N.c.alert_type,
         N.c.severity,

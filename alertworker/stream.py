@@ -1,7 +1,8 @@
 """Live notifications over Redis pub/sub: the worker publishes, the API's SSE endpoint relays.
 
 One channel per tenant, ``<REDIS_KEY_PREFIX>stream:<tenant id>``; each message is one JSON
-object ``{"type": "notification", "notification": {...summary...}}``. Pub/sub is best effort:
+object ``{"type": "notification", "notification": {...summary...}}`` (a new notification) or
+``{"type": "notification.resolved", ...}`` (one was resolved, SPEC §13). Pub/sub is best effort:
 a client that was not listening reads the API instead, and a Redis outage never blocks ingest.
 """
 
@@ -24,11 +25,18 @@ def channel(settings: Settings, tenant_id: int) -> str:
 def publish_notifications(
     redis: Any, settings: Settings, summaries: Iterable[dict[str, Any]]
 ) -> None:
-    """Publish one message per notification summary (each has ``tenant_id``), pipelined."""
+    """Publish one message per new notification's summary (each has ``tenant_id``)."""
+    publish(redis, settings, "notification", summaries)
+
+
+def publish(
+    redis: Any, settings: Settings, kind: str, summaries: Iterable[dict[str, Any]]
+) -> None:
+    """Publish one ``kind`` message per notification summary (each has ``tenant_id``), pipelined."""
     try:
         pipe = redis.pipeline(transaction=False)
         for summary in summaries:
-            message = json.dumps({"type": "notification", "notification": summary}, default=str)
+            message = json.dumps({"type": kind, "notification": summary}, default=str)
             pipe.publish(channel(settings, summary["tenant_id"]), message)
         pipe.execute()
     except Exception as exc:  # the stream is best effort; never fail ingest over it

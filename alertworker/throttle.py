@@ -94,6 +94,12 @@ return 1
 """
 _SCRIPTS = {name: (src, hashlib.sha1(src.encode()).hexdigest())
             for name, src in (("decide", _DECIDE), ("settle", _SETTLE))}  # fmt: skip
+# Delete a cooldown only while the given event still holds it (SPEC §13: a resolve clears it).
+_CLEAR = """
+local held = redis.call('GET', KEYS[1])
+if held and string.match(held, '^([^|]*)|') == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 _REASONS = {1: "sent", 2: "replay", 3: "cooldown", 4: "hourly_cap"}
 
 
@@ -162,6 +168,22 @@ class Throttle:
             )
             return [Decision(True, "fail_open")] * len(requests)
         return [Decision(bool(a), _REASONS[int(code)], int(s)) for a, code, s in replies]
+
+    def clear_cooldown(self, held: Sequence[tuple[int, str, str]]) -> int:
+        """Clear the cooldown of each (config id, fingerprint) still held by the given event id
+        (the resolved notification's): a later notification's cooldown is left alone. Returns
+        how many were cleared; Redis unreachable clears nothing (logged): the pipeline then
+        finds the alert resolved when the stale cooldown suppresses its next trigger."""
+        if not held:
+            return 0
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for config_id, fp, event_id in held:
+                pipe.eval(_CLEAR, 1, self.keys(config_id, fp)[0], event_id)
+            return sum(pipe.execute())
+        except (redis.exceptions.RedisError, OSError) as exc:
+            log.warning("redis unreachable, %d cooldown(s) not cleared: %s", len(held), exc)
+            return 0
 
     def settle(self, settlements: Sequence[Settlement], now_ms: int) -> None:
         """Confirm or release provisional decisions, one round trip. A failure is logged and

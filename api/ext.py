@@ -7,6 +7,7 @@ Built once per app by :func:`api.create_app`; views reach them through :func:`se
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,10 +16,15 @@ from flask import current_app, g
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from alertworker.client import AlertPublisher
+from alertworker import lifecycle
+from alertworker.catalog import delivery_queue, delivery_task
+from alertworker.client import AlertPublisher, PublishError
 from alertworker.db import make_engine, make_session_factory
+from alertworker.deliveries import Pending
 from alertworker.redis_conn import make_redis
 from alertworker.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -48,6 +54,20 @@ class Services:
             if self._publisher is None:
                 self._publisher = AlertPublisher.from_settings(self.settings, timeout=3.0)
             return self._publisher
+
+    def after_commit(self, resolved: list[lifecycle.Resolved], pending: list[Pending]) -> None:
+        """What follows a committed resolve or acknowledge: its effects outside the database,
+        and its deliveries handed to the workers (if the broker refuses, the sweeper sends
+        them once their lease expires)."""
+        lifecycle.after_commit(self.redis, self.settings, resolved)
+        by_channel: dict[str, list[int]] = {}
+        for channel, _, delivery_id in pending:
+            by_channel.setdefault(channel, []).append(delivery_id)
+        for channel, ids in by_channel.items():
+            try:
+                self.publisher.send_task(delivery_task(channel), [ids], delivery_queue(channel))
+            except PublishError as exc:
+                log.warning("%d %s deliveries left to the sweeper: %s", len(ids), channel, exc)
 
     def close(self) -> None:
         """Release connections (tests and shutdown)."""

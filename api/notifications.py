@@ -1,4 +1,5 @@
-"""``/admin/alerts/notifications``: list, detail, unread count, read, acknowledge, mark all read.
+"""``/admin/alerts/notifications``: list, detail, unread count, read, acknowledge, resolve, mark
+all read.
 
 The live stream of the same resource is in ``api.stream``.
 """
@@ -16,7 +17,7 @@ from alertworker.schemas import (
     NotificationSchema,
 )
 from api.auth import principal, require
-from api.ext import db
+from api.ext import db, services
 from api.io import doc, query, reply
 
 bp = Blueprint("notifications", __name__)
@@ -66,8 +67,25 @@ def mark_read(notification_id: int):
 @doc(response=ONE)
 def acknowledge(notification_id: int):
     """Acknowledge a notification: records who and when, and marks it read."""
-    p = principal()
-    return reply(ONE, notifications.acknowledge(db(), p.tenant_id, notification_id, p.user_id))
+    p, svc = principal(), services()
+    lease = svc.settings.delivery_lease_seconds
+    row, pending = notifications.acknowledge(db(), p.tenant_id, notification_id, p.user_id, lease)
+    svc.after_commit([], pending)
+    return reply(ONE, row)
+
+
+@bp.post(ITEM + "/resolve")
+@require("alerts:write")
+@doc(response=ONE)
+def resolve(notification_id: int):
+    """Resolve a notification by hand (idempotent); 200 with the resolved notification."""
+    p, svc = principal(), services()
+    lease = svc.settings.delivery_lease_seconds
+    row, resolved, pending = notifications.resolve(
+        db(), p.tenant_id, notification_id, p.user_id, lease
+    )
+    svc.after_commit(resolved, pending)
+    return reply(ONE, row)
 
 
 @bp.post(BASE + "/mark-all-read")

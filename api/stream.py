@@ -1,7 +1,8 @@
 """``GET /admin/alerts/notifications/stream``: Server-Sent Events fed by Redis pub/sub.
 
 The worker publishes each new notification on the tenant's channel (``alertworker.stream``);
-this view relays every message as an ``event: notification`` and, after each burst, the fresh
+this view relays every message as an ``event: notification`` (or ``event:
+notification.resolved``, SPEC §13, named by the message's ``type``) and, after each burst, the fresh
 unread count as ``event: unread_count`` (``{"count": n}``). The first event is the current
 count. A ``: heartbeat`` comment every ~15 s keeps proxies from closing an idle stream and
 lets the server notice a client that went away (the write fails, the generator is closed and
@@ -75,7 +76,7 @@ def events(svc: Services, pubsub: Any, tenant_id: int, heartbeat: float) -> Iter
                     data = message["data"]
                     if isinstance(data, bytes):
                         data = data.decode("utf-8", "replace")
-                    chunk.append(_sse("notification", data))
+                    chunk.append(_sse(_event_name(data), data))
                 message = pubsub.get_message(ignore_subscribe_messages=True, timeout=0)
                 if message is None:
                     break
@@ -85,6 +86,15 @@ def events(svc: Services, pubsub: Any, tenant_id: int, heartbeat: float) -> Iter
         log.warning("live stream ended: %s", type(exc).__name__)
     finally:
         pubsub.close()
+
+
+def _event_name(data: str) -> str:
+    """``notification.resolved`` for a resolve message, else ``notification``."""
+    try:
+        resolved = json.loads(data).get("type") == "notification.resolved"
+    except (ValueError, AttributeError):
+        resolved = False
+    return "notification.resolved" if resolved else "notification"
 
 
 @bp.get("/admin/alerts/notifications/stream")

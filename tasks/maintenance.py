@@ -1,10 +1,11 @@
-"""Periodic work run by beat: re-enqueue due or stuck deliveries; send digests; prune old rows."""
+"""Periodic work run by beat: re-enqueue due or stuck deliveries; send digests; resolve timed-out
+alerts; prune old rows."""
 
 from __future__ import annotations
 
 from celery.utils.log import get_task_logger
 
-from alertworker import deliveries, digests, retention
+from alertworker import deliveries, digests, lifecycle, retention
 from tasks.app import app, runtime
 from tasks.delivery import enqueue_deliveries
 
@@ -30,6 +31,17 @@ def send_digests() -> dict[str, int]:
     if outcomes:
         log.info("digests: %s", dict(outcomes))
     return dict(outcomes)
+
+
+@app.task(name="alertworker.auto_resolve")
+def auto_resolve() -> int:
+    """Resolve open alerts past their config's auto_resolve_minutes (SPEC §13); how many."""
+    rt = runtime()
+    resolved, pending = lifecycle.resolve_timed_out(rt.settings, rt.session_factory, rt.redis)
+    enqueue_deliveries(pending)
+    if resolved:
+        log.info("auto-resolved %d notifications", len(resolved))
+    return len(resolved)
 
 
 @app.task(name="alertworker.prune")

@@ -18,7 +18,7 @@ from alertworker import models
 from alertworker.db import Base, make_engine, make_session_factory, migrate
 from alertworker.settings import Settings
 
-pytest_plugins = ["tests.receivers", "tests.servers"]
+pytest_plugins = ["tests.receivers", "tests.servers", "tests.standins"]
 
 RUN_ID = uuid.uuid4().hex[:10]
 ADMIN_PG_URL = os.environ.get(

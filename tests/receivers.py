@@ -97,7 +97,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.command, self.path, self.headers, body, time.monotonic(), self.client_address
         )
         receiver.requests.append(request)
-        reply = receiver.replies.pop(0) if receiver.replies else receiver.default
+        if receiver.respond is not None:
+            reply = receiver.respond(request)
+        else:
+            reply = receiver.replies.pop(0) if receiver.replies else receiver.default
         if reply.delay and receiver.stopping.wait(reply.delay):
             return
         body = reply.echo(request) if reply.echo else reply.body
@@ -134,6 +137,7 @@ class HttpReceiver:
         self.requests: list[Request] = []
         self.replies: list[Reply] = []
         self.default = Reply()
+        self.respond: Any = None  # a function Request -> Reply, instead of replies/default
         self.stopping = threading.Event()
         self.server = _Server(("127.0.0.1", 0), _Handler)
         self.server.receiver = self

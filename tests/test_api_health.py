@@ -72,6 +72,7 @@ def test_openapi_is_generated_from_the_schemas(client):
         "/admin/alerts/notifications/unread/count": {"get"},
         "/admin/alerts/notifications/{notification_id}/read": {"post"},
         "/admin/alerts/notifications/{notification_id}/acknowledge": {"post"},
+        "/admin/alerts/notifications/{notification_id}/resolve": {"post"},
         "/admin/alerts/notifications/mark-all-read": {"post"},
         "/admin/alerts/notifications/stream": {"get"},
         "/admin/alerts/test": {"post"},
@@ -84,6 +85,18 @@ def test_openapi_is_generated_from_the_schemas(client):
     assert set(config["required"]) == {"name", "alert_type", "channels"}
     assert config["properties"]["cooldown_minutes"]["maximum"] == 10080
     assert "Error" in schemas and "NotificationDetail" in schemas
+    assert config["properties"]["auto_resolve_minutes"]["maximum"] == 10080  # SPEC §13
+    assert "notify_on_resolve" in config["properties"]
+    assert set(schemas["Notification"]["properties"]) >= {
+        "state", "resolved_at", "resolve_reason", "resolved_by", "resolved_by_event_id"}
+    channel_config = schemas["ChannelConfig"]["properties"]
+    assert {"pagerduty", "sms"} <= set(channel_config)
+    events = paths[f"{API}/events"]["post"]["requestBody"]["content"]["application/json"]
+    event = schemas[events["schema"]["$ref"].rsplit("/", 1)[1]]
+    assert event["properties"]["action"]["enum"] == ["trigger", "resolve"]
+    assert "title" not in event.get("required", [])
+    query = {p["name"] for p in paths[f"{API}/admin/alerts/notifications"]["get"]["parameters"]}
+    assert "state" in query
     create = paths[f"{API}/admin/alerts/configs"]["post"]
     assert create["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Config"}

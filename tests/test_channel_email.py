@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from alertworker.catalog import ALERT_TYPES, SEVERITIES
@@ -62,6 +64,20 @@ def test_multipart_email(email, smtp_receiver):
         assert "fallback providers" in part  # the "what this means" line
     assert SEVERITY_STYLE["error"]["color"] in html
     assert "<th" in html and "<td" in html  # context as a table
+
+
+def test_a_resolve_email_is_marked_resolved_in_both_parts(email, smtp_receiver):
+    email.send(email_message(kind="resolve", title="Circuit <opened>",
+                             resolved_at=datetime(2025, 1, 2, 4, 0, tzinfo=UTC)))  # fmt: skip
+    mail = smtp_receiver.messages[0].email
+    assert mail["Subject"] == "[RESOLVED] Circuit <opened>"
+    text = mail.get_body(("plain",)).get_content()
+    html = mail.get_body(("html",)).get_content()
+    assert text.startswith("[RESOLVED] Circuit <opened>")
+    assert "Circuit &lt;opened&gt;" in html and "<opened>" not in html
+    for part in (text, html):
+        assert "2025-01-02 04:00:00 UTC" in part and "resolved" in part
+        assert "http://alerts.example.test/alerts#notification-42" in part
 
 
 def test_starttls_and_login(smtp_tls_receiver, settings, redis_client, trust_test_cert):

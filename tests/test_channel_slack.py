@@ -14,7 +14,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from alertworker.channels.base import PermanentError, RetryableError, get_channel
-from alertworker.render import SEVERITY_STYLE, SLACK_TEXT_MAX
+from alertworker.render import RESOLVED_STYLE, SEVERITY_STYLE, SLACK_TEXT_MAX
 from tests.conftest import REDIS_URL
 from tests.receivers import Reply, make_message
 
@@ -58,6 +58,18 @@ def test_payload(http_receiver, slack, settings):
     fields = {f["title"]: f["value"] for f in att["fields"]}
     assert fields == {"provider_name": "openai", "quota": "1000", "details": '{"region": "eu"}'}
     assert att["ts"] == int(datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC).timestamp())
+
+
+def test_a_resolve_is_green_and_says_resolved(http_receiver, slack):
+    slack.send(make_message(
+        kind="resolve", resolved_at=datetime(2025, 1, 2, 4, 0, tzinfo=UTC), title="Circuit <open>",
+        channel_config={"webhook_url": http_receiver.url(HOOK_PATH)},
+    ))  # fmt: skip
+    doc = json.loads(http_receiver.requests[0].body)
+    assert "Resolved: Circuit &lt;open&gt;" in doc["text"] and "[ERROR]" not in doc["text"]
+    [att] = doc["attachments"]
+    assert att["color"] == RESOLVED_STYLE["color"] != SEVERITY_STYLE["error"]["color"]
+    assert "2025-01-02 04:00:00 UTC" in att["text"] and "What to do" not in att["text"]
 
 
 def test_long_message_is_truncated(http_receiver, slack):

@@ -18,7 +18,7 @@ SECRET = "whsec-topsecret-value"
 EXPECTED_KEYS = {
     "delivery_id", "notification_id", "event_id", "tenant_id", "alert_type", "severity",
     "title", "message", "context", "occurred_at", "triggered_at", "occurrence_count",
-    "suppressed_since_last", "is_test",
+    "suppressed_since_last", "is_test", "status", "resolved_at",
 }  # fmt: skip
 
 
@@ -45,6 +45,16 @@ def send(settings, redis_client):
     return _send
 
 
+def test_a_resolve_delivery_says_resolved_and_when(http_receiver, settings, redis_client):
+    resolved_at = datetime(2025, 1, 2, 4, 0, 0, tzinfo=UTC)
+    message = make_message(channel_config={"url": http_receiver.url()}, kind="resolve",
+                           resolved_at=resolved_at)  # fmt: skip
+    get_channel("webhook")(settings, redis_client).send(message)
+    doc = json.loads(http_receiver.requests[0].body)
+    assert set(doc) == EXPECTED_KEYS
+    assert (doc["status"], doc["resolved_at"]) == ("resolved", "2025-01-02T04:00:00Z")
+
+
 def http_date(seconds: int) -> str:
     return format_datetime(datetime.now(UTC) + timedelta(seconds=seconds), usegmt=True)
 
@@ -62,6 +72,7 @@ def test_payload_headers_and_signature(http_receiver, send):
     assert doc["occurred_at"] == "2025-01-02T03:04:05Z"
     assert doc["context"] == {"provider_name": "openai", "consecutive_failures": 5}
     assert doc["is_test"] is False
+    assert (doc["status"], doc["resolved_at"]) == ("firing", None)
     assert req.path == "/in/alerts"
     assert req.headers["Authorization"] == "Bearer abc"
     assert req.headers["X-Team"] == "sre"

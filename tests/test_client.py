@@ -8,7 +8,7 @@ import pytest
 from marshmallow import ValidationError
 
 from alertworker import client
-from alertworker.client import AlertPublisher, PublishError, trigger_alert
+from alertworker.client import AlertPublisher, PublishError, resolve_alert, trigger_alert
 
 EVENT = {"tenant_id": "acme", "alert_type": "high_latency", "title": "slow"}
 
@@ -93,6 +93,22 @@ def test_trigger_alert_uses_the_environment(settings, redis_client, monkeypatch)
         "critical",
         {"provider_name": "openai"},
     )
+
+
+def test_resolve_alert_and_publish_with_action_resolve(settings, redis_client, monkeypatch):
+    monkeypatch.setenv("BROKER_URL", settings.broker_url)
+    monkeypatch.setenv("REDIS_KEY_PREFIX", settings.redis_key_prefix)
+    monkeypatch.setattr(client, "_default", None)
+    event_id = resolve_alert(tenant_id="acme", alert_type="provider_unhealthy",
+                             context={"provider_name": "openai"})  # fmt: skip
+    with AlertPublisher.from_settings(settings) as pub:
+        other = pub.publish(tenant_id="acme", alert_type="provider_unhealthy", action="resolve")
+        with pytest.raises(ValidationError):
+            pub.publish(tenant_id="acme", alert_type="provider_unhealthy", action="close")
+    sent = [e for batch in queued(redis_client, settings) for e in batch]
+    assert [(e["event_id"], e["action"]) for e in sent] == [
+        (event_id, "resolve"), (other, "resolve")]  # fmt: skip
+    assert "title" not in sent[0] and sent[0]["context"] == {"provider_name": "openai"}
 
 
 def test_the_client_imports_nothing_from_tasks_or_api():

@@ -3,13 +3,15 @@ the gunicorn API, two prefork workers, one beat) as subprocesses against the loc
 a Redis or RabbitMQ broker. 2,000 events over 200 fingerprints are published with
 `trigger_alert`; one worker is SIGKILLed while webhook deliveries are in flight. Afterwards
 every expected notification exists once and every delivery reached the receiver, duplicates
-only under the same Idempotency-Key.
+only under the same Idempotency-Key. Then 20 of the alerts are resolved with `resolve_alert`
+and each gets exactly one resolve delivery.
 
 The kill comes once every notification exists: on the Redis transport a killed worker's
 unacked *ingest* messages return only after the visibility timeout (minutes); that replay is
 idempotent (tests/test_pipeline.py), deliveries are what the lease and the sweeper must save.
 """
 
+import json
 import subprocess
 from collections import Counter
 
@@ -18,7 +20,7 @@ import requests
 from sqlalchemy import func, select
 
 from alertworker import client
-from alertworker.client import trigger_alert
+from alertworker.client import resolve_alert, trigger_alert
 from alertworker.models import AlertNotification
 from alertworker.models import NotificationDelivery as D
 from tests.processes import ROOT, Proc, command, start_stack, wait_for
@@ -27,7 +29,7 @@ from tests.servers import rabbitmq_vhost
 
 pytestmark = pytest.mark.slow
 
-EVENTS, FINGERPRINTS = 2000, 200
+EVENTS, FINGERPRINTS, RESOLVED = 2000, 200, 20
 
 
 @pytest.fixture(params=["redis", "rabbitmq"])
@@ -153,3 +155,26 @@ def test_a_killed_worker_loses_nothing(stack, session_factory, http_receiver, mo
         f"http://127.0.0.1:{procs['worker2'].metrics_port}/metrics", timeout=5
     ).text
     assert "alertworker_deliveries_total" in metrics
+
+    # SPEC §13: the gateway resolves what it triggered; each alert gets one resolve delivery.
+    # (Storm events still queued may trigger a resolved alert again: a new alert, by design.)
+    resolve_ids = [
+        resolve_alert(tenant_id="acme", alert_type="circuit_breaker_opened",
+                      context={"provider_name": f"provider-{i}"})
+        for i in range(RESOLVED)
+    ]  # fmt: skip
+    with session_factory() as s:
+
+        def resolves():
+            return s.execute(
+                select(AlertNotification.id, D.status)
+                .join(D, D.notification_id == AlertNotification.id)
+                .where(AlertNotification.resolved_by_event_id.in_(resolve_ids), D.kind == "resolve")
+                .execution_options(populate_existing=True)
+            ).all()  # fmt: skip
+
+        wait_for(lambda: [st for _, st in resolves()] == ["delivered"] * RESOLVED, 240, logs)
+        closed = {nid for nid, _ in resolves()}
+    bodies = [json.loads(r.body) for r in http_receiver.requests]
+    assert {b["notification_id"] for b in bodies if b["status"] == "resolved"} == closed
+    assert len(closed) == RESOLVED

@@ -96,8 +96,8 @@ def _seed_0001(url):
     return engine
 
 
-@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
-def test_0002_keeps_deliveries_and_makes_them_unique_per_recipient(backend, tmp_path, request):
+def _at_0002_with_seed(backend, tmp_path, request):
+    """A database of ``backend`` seeded at 0001 and migrated to 0002: (url, settings, engine)."""
     url = (
         request.getfixturevalue("empty_pg_url")
         if backend == "postgresql"
@@ -107,6 +107,12 @@ def test_0002_keeps_deliveries_and_makes_them_unique_per_recipient(backend, tmp_
     migrate(settings, "0001")
     engine = _seed_0001(url)
     migrate(settings, "0002")
+    return url, settings, engine
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+def test_0002_keeps_deliveries_and_makes_them_unique_per_recipient(backend, tmp_path, request):
+    url, settings, engine = _at_0002_with_seed(backend, tmp_path, request)
     insert = text(
         "INSERT INTO notification_deliveries (notification_id, tenant_id, channel, recipient,"
         " status, attempts, created_at, updated_at) VALUES (1, 1, 'email', :r, 'pending', 0,"
@@ -128,6 +134,45 @@ def test_0002_keeps_deliveries_and_makes_them_unique_per_recipient(backend, tmp_
     assert "recipient" not in {c["name"] for c in inspect(engine).get_columns(
         "notification_deliveries")}
     assert "notification_digests" not in _tables(url)
+    engine.dispose()
+    migrate(settings)
+    assert _tables(url) == TABLES
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+def test_0003_gives_existing_rows_a_state_and_deliveries_a_kind(backend, tmp_path, request):
+    url, settings, engine = _at_0002_with_seed(backend, tmp_path, request)
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO alert_notifications (id, tenant_id, event_id, alert_type, severity, title,"
+            " message, context, fingerprint, occurrence_count, suppressed_since_last, is_test,"
+            " occurred_at, last_occurred_at, triggered_at, acknowledged_at) VALUES (2, 1, 'e2',"
+            " 'high_latency', 'warning', 't', '', '{}', 'fp', 1, 0, false,"
+            " '2026-01-01 00:00:00+00', '2026-01-01 00:00:00+00', '2026-01-01 00:00:00+00',"
+            " '2026-01-01 00:01:00+00')"))
+    migrate(settings, "0003")
+    resolve = text(
+        "INSERT INTO notification_deliveries (notification_id, tenant_id, channel, recipient,"
+        " kind, status, attempts, created_at, updated_at) VALUES (1, 1, :ch, '', :kind,"
+        " 'pending', 0, '2026-01-01 00:00:00+00', '2026-01-01 00:00:00+00')"
+    )
+    with engine.begin() as conn:
+        states = conn.execute(text("SELECT id, state FROM alert_notifications ORDER BY id"))
+        assert [tuple(r) for r in states] == [(1, "firing"), (2, "acknowledged")]
+        kinds = conn.execute(text("SELECT channel, kind FROM notification_deliveries ORDER BY id"))
+        assert [tuple(r) for r in kinds] == [("in_app", "trigger"), ("email", "trigger")]
+        conn.execute(resolve, {"ch": "email", "kind": "resolve"})  # same channel, other kind
+        conn.execute(resolve, {"ch": "pagerduty", "kind": "trigger"})
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(resolve, {"ch": "email", "kind": "resolve"})
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(resolve, {"ch": "carrier_pigeon", "kind": "trigger"})
+
+    migrate(settings, "0002", down=True)  # rows the old schema cannot hold are gone
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT channel FROM notification_deliveries ORDER BY id"))
+        assert [r[0] for r in rows] == ["in_app", "email"]
+    assert "state" not in {c["name"] for c in inspect(engine).get_columns("alert_notifications")}
     engine.dispose()
     migrate(settings)
     assert _tables(url) == TABLES

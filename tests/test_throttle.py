@@ -140,3 +140,15 @@ def test_a_failed_settle_is_counted_and_raises_nothing(settings):
     before = metrics.THROTTLE_SETTLE_FAILED._value.get()
     Throttle(dead, settings.redis_key_prefix).settle([Settlement(req("e1"), sent_ms=T0)], T0)
     assert metrics.THROTTLE_SETTLE_FAILED._value.get() == before + 1
+
+
+def test_clear_cooldown_clears_only_the_holders_cooldown(redis_client, settings):
+    from alertworker.throttle import Throttle
+
+    throttle = Throttle(redis_client, settings.redis_key_prefix)
+    mine, theirs = throttle.keys(1, "fp-a")[0], throttle.keys(1, "fp-b")[0]
+    redis_client.set(mine, "event-1|1700000000000", px=60_000)
+    redis_client.set(theirs, "event-2|1700000000000|p", px=60_000)  # a later alert holds it
+    assert throttle.clear_cooldown([(1, "fp-a", "event-1"), (1, "fp-b", "event-1")]) == 1
+    assert not redis_client.exists(mine) and redis_client.exists(theirs)
+    assert throttle.clear_cooldown([(1, "fp-b", "event-2")]) == 1  # provisional form too

@@ -216,6 +216,18 @@ def test_admin_page_end_to_end(page, live_server, admin_token, session_factory, 
     page.fill("#c-latency_ms", "8000")
     page.fill("#c-provider_names", "openai, azure")
     page.fill("#f-cooldown", "30")
+    page.fill("#f-auto-resolve", "120")
+    page.check("#f-channel-pagerduty")  # a short key is caught before it is sent
+    page.fill("#f-pagerduty-key", "short")
+    page.check("#f-channel-sms")
+    page.fill("#f-sms-numbers", "+4915112345678, 0151 1234")
+    page.click("#save-config")
+    key_error = page.locator("#f-pagerduty-key").locator("xpath=..").locator(".field-error")
+    expect(key_error).to_contain_text("32 letters and digits")
+    sms_error = page.locator("#f-sms-numbers").locator("xpath=..").locator(".field-error")
+    expect(sms_error).to_contain_text("0151 1234")
+    page.uncheck("#f-channel-pagerduty")
+    page.uncheck("#f-channel-sms")
     page.click("#save-config")
     expect(page.locator("#config-modal")).to_be_hidden()
     card = page.locator(".config-card", has_text="OpenAI latency")
@@ -232,6 +244,7 @@ def test_admin_page_end_to_end(page, live_server, admin_token, session_factory, 
     }
     assert config.conditions == {"latency_ms": 8000, "provider_names": ["openai", "azure"]}
     assert config.cooldown_minutes == 30
+    assert (config.auto_resolve_minutes, config.notify_on_resolve) == (120, True)
 
     # Toggle it off and on: each flip is a PATCH at once.
     card.locator(".switch").click()
@@ -282,13 +295,28 @@ def test_admin_page_end_to_end(page, live_server, admin_token, session_factory, 
     expect(item.locator("tr[data-channel=webhook] .status")).to_have_text("delivered")
     expect(item.locator("tr[data-channel=in_app] .status")).to_have_text("delivered")
     shot(page, "05-notification-detail")
+    expect(item.locator(".notification-state")).to_have_text("firing")
     item.locator("[data-action=acknowledge]").click()
     expect(item).to_have_attribute("data-acknowledged", "true")
-    expect(item.locator(".read-state")).to_have_text("acknowledged")
+    expect(item.locator(".notification-state")).to_have_text("acknowledged")
+    expect(item.locator("[data-action=acknowledge]")).to_be_disabled()
     expect(page.locator("#unread")).to_be_hidden()
     with session_factory() as session:
         notification = session.scalars(select(models.AlertNotification)).one()
     assert notification.acknowledged_at is not None and notification.read_at is not None
+    assert notification.state == "acknowledged"
+
+    # Resolve it: the state shows, and the webhook gets the resolve (SPEC §13).
+    item.locator("[data-action=resolve]").click()
+    expect(item).to_have_attribute("data-state", "resolved")
+    expect(item.locator(".notification-state")).to_have_text("resolved")
+    expect(item.locator("[data-action=resolve]")).to_be_disabled()
+    expect(page.locator("#centre-status")).to_have_text("Resolved.")
+    wait_for(lambda: len(http_receiver.requests) == 2, 20)
+    resolved = json.loads(http_receiver.requests[1].body)
+    assert (resolved["status"], resolved["notification_id"]) == ("resolved", notification.id)
+    expect(item.locator("tr[data-kind=resolve] .status")).to_have_count(1)
+    shot(page, "05b-resolved")
     page.keyboard.press("Escape")
     expect(page.locator("#centre")).to_be_hidden()
     assert focused_id(page) == "bell"

@@ -58,7 +58,15 @@ class Message:
     suppressed_since_last: int
     is_test: bool
     channel_config: dict[str, Any]  # this channel's section of the config's channel_config
-    recipient: str = ""  # email: the one address of this delivery ("" = the config's recipients)
+    # email: the one address of this delivery ("" = the config's recipients); sms: the number
+    recipient: str = ""
+    kind: str = "trigger"  # what this delivery carries: trigger | resolve | acknowledge (§13)
+    resolved_at: datetime | None = None
+    fingerprint: str = ""  # the alert's identity within its config (PagerDuty's dedup_key)
+
+    @property
+    def resolved(self) -> bool:
+        return self.kind == "resolve"
 
 
 class Channel:

@@ -1,13 +1,14 @@
 """Webhook channel (SPEC §7): POST the notification as JSON to the config's URL.
 
-The body has exactly :data:`PAYLOAD_KEYS`. Headers: the config's custom ``headers`` (one with a
-control character, or named like one of ours or a framing header, fails the delivery), then
-ours: ``Content-Type``, ``Idempotency-Key`` (the
-delivery id), ``X-Alertworker-Timestamp`` (unix seconds) and, when the config has a ``secret``,
+The body has exactly :data:`PAYLOAD_KEYS`; ``status`` is ``firing``, or ``resolved`` (with
+``resolved_at``) for a resolve delivery (SPEC §13). Headers: the config's custom ``headers``
+(one with a control character, or named like one of ours or a framing header, fails the
+delivery), then ours: ``Content-Type``, ``Idempotency-Key`` (the delivery id),
+``X-Alertworker-Timestamp`` (unix seconds) and, when the config has a ``secret``,
 ``X-Alertworker-Signature: v1=<hex HMAC-SHA256(secret, timestamp + "." + raw body)>``
-(receiver recipe: README, "Verifying webhook signatures"). 2xx is success; 408/429/5xx are retryable
-(honouring Retry-After); 3xx (never followed) and other 4xx are permanent. Errors name the host
-and status only, never the URL path, a header value or the secret.
+(receiver recipe: README, "Verifying webhook signatures"). 2xx is success; 408/429/5xx are
+retryable (honouring Retry-After); 3xx (never followed) and other 4xx are permanent. Errors
+name the host and status only, never the URL path, a header value or the secret.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ PAYLOAD_KEYS = (
     "occurrence_count",
     "suppressed_since_last",
     "is_test",
+    "status",
+    "resolved_at",
 )
 
 
@@ -75,9 +78,12 @@ class WebhookChannel(Channel):
 
 def payload(message: Message) -> dict[str, Any]:
     """The JSON document sent, with exactly :data:`PAYLOAD_KEYS`; times in RFC 3339 UTC."""
-    doc = {key: getattr(message, key) for key in PAYLOAD_KEYS}
-    for key in ("occurred_at", "triggered_at"):
-        doc[key] = as_utc(doc[key]).isoformat().replace("+00:00", "Z")
+    doc: dict[str, Any] = {key: getattr(message, key) for key in PAYLOAD_KEYS[:-2]}
+    doc["status"] = "resolved" if message.resolved else "firing"  # SPEC §13
+    doc["resolved_at"] = message.resolved_at if message.resolved else None
+    for key in ("occurred_at", "triggered_at", "resolved_at"):
+        if doc[key] is not None:
+            doc[key] = as_utc(doc[key]).isoformat().replace("+00:00", "Z")
     return doc
 
 

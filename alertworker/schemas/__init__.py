@@ -7,6 +7,7 @@ small replies. Import from here.
 
 from alertworker.schemas.configs import (
     CONDITION_SCHEMAS,
+    E164,
     MASK,
     MAX_ID,
     ChannelConfigSchema,
@@ -14,7 +15,9 @@ from alertworker.schemas.configs import (
     ConfigQuerySchema,
     ConfigSchema,
     EmailChannelSchema,
+    PagerDutyChannelSchema,
     SlackChannelSchema,
+    SmsChannelSchema,
     WebhookChannelSchema,
     check_config,
     is_masked,
@@ -46,7 +49,8 @@ from alertworker.schemas.resources import (
 __all__ = [
     "CONDITION_SCHEMAS", "MASK", "MAX_CONTEXT_BYTES", "MAX_ID", "SLUG", "AlertTestAcceptedSchema",
     "AlertTestQuerySchema", "ChannelConfigSchema", "ConfigOutSchema", "ConfigQuerySchema",
-    "ConfigSchema", "CountSchema", "DeliverySchema", "EmailChannelSchema", "ErrorSchema",
+    "ConfigSchema", "CountSchema", "DeliverySchema", "E164", "PagerDutyChannelSchema",
+    "SmsChannelSchema", "EmailChannelSchema", "ErrorSchema",
     "EventSchema", "EventsAcceptedSchema", "NotificationDetailSchema", "NotificationPageSchema",
     "NotificationQuerySchema", "NotificationSchema", "PreferencesSchema", "PublicEventSchema",
     "QuietHoursSchema", "SlackChannelSchema", "WebhookChannelSchema", "check_config",

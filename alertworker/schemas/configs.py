@@ -1,8 +1,9 @@
 """Alert configs (SPEC §4) as the API reads and writes them, and the per-type conditions.
 
 Unknown keys are rejected, naming the key. Secrets (slack.webhook_url, webhook header values,
-webhook.secret) are write-only: responses carry ``mask_channel_config``'s masks, and a masked
-value sent back means "keep the stored one" (``configs.restore_secrets`` swaps it back).
+webhook.secret, pagerduty.routing_key) are write-only: responses carry
+``mask_channel_config``'s masks, and a masked value sent back means "keep the stored one"
+(``configs.restore_secrets`` swaps it back).
 URLs are checked by ``outbound.check_url``; no string of a channel config may hold a control
 character, and custom headers follow ``outbound.header_problem`` (no look-alike of a header
 alertworker sets, by case or ``_``/``-``).
@@ -100,6 +101,8 @@ def mask_channel_config(channel_config: dict[str, Any] | None) -> dict[str, Any]
         hook["headers"] = {name: MASK for name in hook.get("headers") or {}}
         if hook.get("secret"):
             hook["secret"] = MASK
+    if (pagerduty := masked.get("pagerduty")) and pagerduty.get("routing_key"):
+        pagerduty["routing_key"] = MASK
     return masked
 
 
@@ -158,10 +161,30 @@ class WebhookChannelSchema(_Strict):
     )
 
 
+def _routing_key(value: str) -> None:
+    if not is_masked(value) and (len(value) != 32 or not value.isascii() or not value.isalnum()):
+        raise ValidationError("must be a PagerDuty integration key: 32 letters and digits")
+
+
+class PagerDutyChannelSchema(_Strict):
+    routing_key = fields.String(required=True, validate=_routing_key)  # a secret (SPEC §15)
+
+
+E164 = validate.Regexp(r"^\+[1-9]\d{6,14}$", error="must be an E.164 number, e.g. +4915112345678")
+
+
+class SmsChannelSchema(_Strict):
+    numbers = fields.List(
+        fields.String(validate=E164), required=True, validate=validate.Length(1, 10)
+    )
+
+
 class ChannelConfigSchema(_Strict):
     email = fields.Nested(EmailChannelSchema)
     slack = fields.Nested(SlackChannelSchema)
     webhook = fields.Nested(WebhookChannelSchema)
+    pagerduty = fields.Nested(PagerDutyChannelSchema)
+    sms = fields.Nested(SmsChannelSchema)
 
 
 def check_config(data: dict[str, Any]) -> dict[str, Any]:
@@ -207,7 +230,7 @@ class ConfigSchema(_Strict):
     channels = fields.List(
         fields.String(validate=validate.OneOf(CHANNELS)),
         required=True,
-        validate=validate.Length(1, 4),
+        validate=validate.Length(1, len(CHANNELS)),
     )
     channel_config = fields.Nested(ChannelConfigSchema, load_default=dict)
     cooldown_minutes = fields.Integer(
@@ -223,6 +246,10 @@ class ConfigSchema(_Strict):
         validate=validate.Length(max=10),
     )
     conditions = fields.Dict(keys=fields.String(), load_default=dict)
+    auto_resolve_minutes = fields.Integer(
+        strict=True, load_default=0, validate=validate.Range(0, 10080)
+    )
+    notify_on_resolve = fields.Boolean(load_default=True)
     created_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)
 

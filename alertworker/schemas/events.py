@@ -15,6 +15,7 @@ from marshmallow import (
     post_load,
     validate,
     validates,
+    validates_schema,
 )
 
 from alertworker.catalog import ALERT_TYPES, SEVERITIES
@@ -35,7 +36,7 @@ class EventSchema(Schema):
     event_id = fields.UUID(load_default=None)
     tenant_id = fields.String(required=True, validate=SLUG)
     alert_type = fields.String(required=True, validate=validate.OneOf(list(ALERT_TYPES)))
-    title = fields.String(required=True, validate=validate.Length(1, 200))
+    title = fields.String(load_default=None, validate=validate.Length(1, 200))  # see _title
     message = fields.String(load_default="", validate=validate.Length(0, 4000))
     severity = fields.String(
         load_default=None, allow_none=True, validate=validate.OneOf(SEVERITIES)
@@ -45,6 +46,8 @@ class EventSchema(Schema):
     # Set only by the API's test endpoint: bypasses throttling, optionally targets one config.
     is_test = fields.Boolean(load_default=False)
     config_id = fields.Integer(load_default=None, allow_none=True, strict=True)
+    # SPEC §13: "resolve" closes the open alert this event names; its title is optional.
+    action = fields.String(load_default="trigger", validate=validate.OneOf(("trigger", "resolve")))
 
     @validates("context")
     def _context_size(self, value: dict[str, Any], **_: Any) -> None:
@@ -54,6 +57,12 @@ class EventSchema(Schema):
             raise ValidationError(f"must be a JSON object: {exc}") from None
         if size > MAX_CONTEXT_BYTES:
             raise ValidationError(f"is {size} bytes serialized; at most {MAX_CONTEXT_BYTES}")
+
+    @validates_schema(skip_on_field_errors=False, pass_original=True)
+    def _title(self, data: dict[str, Any], original: Any, **_: Any) -> None:
+        given = isinstance(original, dict) and "title" in original
+        if not given and data.get("action", "trigger") == "trigger":
+            raise ValidationError({"title": ["Missing data for required field."]})
 
     @post_load
     def _defaults(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
@@ -73,7 +82,10 @@ class PublicEventSchema(EventSchema):
 
 def event_to_wire(event: dict[str, Any]) -> dict[str, Any]:
     """A validated event as the JSON-safe dict that travels on the broker."""
-    wire = {k: v for k, v in event.items() if v is not None and k not in ("is_test", "config_id")}
+    skip = ("is_test", "config_id", "action")
+    wire = {k: v for k, v in event.items() if v is not None and k not in skip}
+    if event.get("action", "trigger") != "trigger":
+        wire["action"] = event["action"]
     wire["occurred_at"] = event["occurred_at"].isoformat()
     if event.get("is_test"):
         wire["is_test"] = True

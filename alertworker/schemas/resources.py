@@ -16,8 +16,8 @@ from marshmallow import (
     validates_schema,
 )
 
-from alertworker.catalog import ALERT_TYPES, SEVERITIES
-from alertworker.schemas.configs import MAX_ID, _Strict
+from alertworker.catalog import ALERT_TYPES, NOTIFICATION_STATES, SEVERITIES
+from alertworker.schemas.configs import E164, MAX_ID, _Strict
 
 
 class DeliverySchema(Schema):
@@ -25,7 +25,8 @@ class DeliverySchema(Schema):
 
     id = fields.Integer()
     channel = fields.String()
-    recipient = fields.String()  # email: the one address; "" for other channels
+    kind = fields.String()  # trigger | resolve | acknowledge (SPEC §13)
+    recipient = fields.String()  # email: the one address, sms: the number; "" for others
     status = fields.String()
     attempts = fields.Integer()
     last_error = fields.String(allow_none=True)
@@ -56,6 +57,11 @@ class NotificationSchema(Schema):
     read_at = fields.DateTime(allow_none=True)
     acknowledged_at = fields.DateTime(allow_none=True)
     acknowledged_by = fields.Integer(allow_none=True)
+    state = fields.String(metadata={"enum": list(NOTIFICATION_STATES)})
+    resolved_at = fields.DateTime(allow_none=True)
+    resolve_reason = fields.String(allow_none=True)
+    resolved_by_event_id = fields.String(allow_none=True)
+    resolved_by = fields.Integer(allow_none=True)
 
 
 class NotificationDetailSchema(NotificationSchema):
@@ -67,8 +73,20 @@ class NotificationPageSchema(Schema):
     next_cursor = fields.String(allow_none=True)
 
 
+class _States(fields.String):
+    """One state or a comma-separated list of them, loaded as a list."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> list[str]:
+        states = [s.strip() for s in super()._deserialize(value, attr, data, **kwargs).split(",")]
+        bad = [s for s in states if s not in NOTIFICATION_STATES]
+        if bad:
+            raise ValidationError(f"unknown state {bad[0]!r}: use {', '.join(NOTIFICATION_STATES)}")
+        return states
+
+
 class NotificationQuerySchema(_Strict):
     unread_only = fields.Boolean(load_default=False)
+    state = _States(metadata={"description": "firing, acknowledged, resolved, or a comma list"})
     alert_type = fields.String(validate=validate.OneOf(list(ALERT_TYPES)))
     severity = fields.String(validate=validate.OneOf(SEVERITIES))
     config_id = fields.Integer(validate=validate.Range(1, MAX_ID))
@@ -127,6 +145,8 @@ class PreferencesSchema(_Strict):
     email_enabled = fields.Boolean(load_default=True)
     slack_enabled = fields.Boolean(load_default=True)
     webhook_enabled = fields.Boolean(load_default=True)
+    sms_enabled = fields.Boolean(load_default=True)
+    phone = fields.String(load_default=None, allow_none=True, validate=E164)  # E.164 (SPEC §14)
     min_severity = fields.String(load_default="info", validate=validate.OneOf(SEVERITIES))
     quiet_hours = fields.Nested(QuietHoursSchema, load_default=None, allow_none=True)
     digest = fields.String(load_default="off", validate=validate.OneOf(("off", "hourly", "daily")))

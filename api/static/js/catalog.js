@@ -22,6 +22,8 @@ export const CHANNELS = [
   { id: "email", label: "Email", short: "Email" },
   { id: "slack", label: "Slack", short: "Slack" },
   { id: "webhook", label: "Webhook", short: "Webhook" },
+  { id: "pagerduty", label: "PagerDuty", short: "PagerDuty" },
+  { id: "sms", label: "SMS", short: "SMS" },
 ];
 
 const THRESHOLD = {

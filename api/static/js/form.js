@@ -33,7 +33,7 @@ function updateSeverityDefault() {
 }
 
 function showChannelFields() {
-  for (const id of ["email", "slack", "webhook"]) {
+  for (const id of ["email", "slack", "webhook", "pagerduty", "sms"]) {
     $(`#cc-${id}`).hidden = !$(`#f-channel-${id}`).checked;
   }
 }
@@ -103,6 +103,11 @@ function fill(config) {
   $("#f-webhook-secret").placeholder = secretStored ? "•••• stored; leave blank to keep" : "";
   $("#f-webhook-secret-remove").checked = false;
   $("#f-webhook-secret-remove-row").hidden = !secretStored;
+  $("#f-pagerduty-key").value = "";
+  $("#f-pagerduty-key-hint").hidden = !cc.pagerduty?.routing_key;
+  $("#f-sms-numbers").value = (cc.sms?.numbers || []).join("\n");
+  $("#f-auto-resolve").value = c.auto_resolve_minutes ?? 0;
+  $("#f-notify-on-resolve").checked = c.notify_on_resolve ?? true;
   $("#f-cooldown").value = c.cooldown_minutes ?? 15;
   $("#f-max-per-hour").value = c.max_alerts_per_hour ?? 10;
   $("#f-group-similar").checked = c.group_similar ?? true;
@@ -160,6 +165,11 @@ function collect() {
       secret: secretTyped || (secretStored ? MASK : null),
     };
   }
+  if (channels.includes("pagerduty")) {
+    const typed = $("#f-pagerduty-key").value.trim();
+    channelConfig.pagerduty = { routing_key: typed || (stored.pagerduty?.routing_key ? MASK : "") };
+  }
+  if (channels.includes("sms")) channelConfig.sms = { numbers: split($("#f-sms-numbers").value) };
   const conditions = {};
   for (const input of $("#condition-fields").querySelectorAll("input")) {
     const key = input.dataset.key;
@@ -177,6 +187,8 @@ function collect() {
     is_active: editing ? editing.is_active : true,
     channels,
     channel_config: channelConfig,
+    auto_resolve_minutes: num($("#f-auto-resolve")),
+    notify_on_resolve: $("#f-notify-on-resolve").checked,
     cooldown_minutes: num($("#f-cooldown")),
     max_alerts_per_hour: num($("#f-max-per-hour")),
     group_similar: $("#f-group-similar").checked,

@@ -51,13 +51,17 @@ function onEvent({ event, data }) {
   if (event === "unread_count") {
     setUnread(payload.count);
   } else if (event === "notification" && payload.notification) {
-    const n = payload.notification;
+    const n = { state: "firing", ...payload.notification };
     noteNotification(n);
     toast(n.title, `${n.severity} · ${typeLabel(n.alert_type)}`, n.severity);
     if (isOpen($("#centre")) && !$(`#notification-list [data-id="${Number(n.id)}"]`)) {
       $("#notification-list").prepend(item({ ...n, is_read: false }));
       $("#centre-empty").hidden = true;
     }
+  } else if (event === "notification.resolved" && payload.notification) {
+    const n = payload.notification;
+    const li = $(`#notification-list [data-id="${Number(n.id)}"]`);
+    if (li) showState(li, "resolved");
   }
 }
 
@@ -115,6 +119,7 @@ function item(n) {
         h("span", { text: typeLabel(n.alert_type) }), " · ", timeElement(n.triggered_at),
         n.occurrence_count > 1 ? h("span", { class: "occurrences", text: ` · ×${Number(n.occurrence_count)}` }) : null,
         n.is_test ? h("span", { class: "badge tag", text: "test" }) : null)),
+    h("span", { class: "notification-state badge" }),
     h("span", { class: "read-state" }));
   const li = h("li", { class: "notification", "data-id": id }, summary, detail);
   setState(li, n);
@@ -125,7 +130,16 @@ function item(n) {
 function setState(li, n) {
   li.dataset.read = String(Boolean(n.is_read));
   li.dataset.acknowledged = String(Boolean(n.acknowledged_at));
-  li.querySelector(".read-state").textContent = n.acknowledged_at ? "acknowledged" : n.is_read ? "" : "new";
+  showState(li, n.state || "firing");
+  li.querySelector(".read-state").textContent = n.is_read ? "" : "new";
+}
+
+// firing | acknowledged | resolved (SPEC §13), as a badge on the summary line
+function showState(li, state) {
+  li.dataset.state = state;
+  const badge = li.querySelector(".notification-state");
+  badge.textContent = state;
+  badge.className = `notification-state badge state-${state}`;
 }
 
 async function toggleDetail(li, id) {
@@ -145,8 +159,9 @@ async function toggleDetail(li, id) {
 
 function deliveryRow(d) {
   const channel = CHANNELS.find((c) => c.id === d.channel) || { short: d.channel };
-  return h("tr", { "data-channel": d.channel, "data-status": d.status },
-    h("th", { scope: "row" }, icon(d.channel), ` ${channel.short}`),
+  const kind = d.kind && d.kind !== "trigger" ? ` (${d.kind})` : "";
+  return h("tr", { "data-channel": d.channel, "data-status": d.status, "data-kind": d.kind || "trigger" },
+    h("th", { scope: "row" }, icon(d.channel), ` ${channel.short}${d.recipient ? ` ${d.recipient}` : ""}${kind}`),
     h("td", {}, h("span", { class: `badge status status-${d.status}`, text: d.status })),
     h("td", { text: String(d.attempts) }),
     h("td", { class: "last-error", text: d.last_error || (d.last_status_code ? `HTTP ${d.last_status_code}` : "—") }));
@@ -157,23 +172,29 @@ function renderDetail(li, n) {
   const id = Number(n.id);
   const context = Object.entries(n.context || {});
   const readButton = h("button", { type: "button", class: "button small", "data-action": "read", text: "Mark read", disabled: n.is_read });
-  const ackButton = h("button", { type: "button", class: "button small primary", "data-action": "acknowledge", text: "Acknowledge", disabled: Boolean(n.acknowledged_at) });
+  const ackButton = h("button", { type: "button", class: "button small primary", "data-action": "acknowledge", text: "Acknowledge", disabled: n.state !== "firing" });
+  const resolveButton = h("button", { type: "button", class: "button small", "data-action": "resolve", text: "Resolve", disabled: n.state === "resolved" });
   readButton.addEventListener("click", () => act(li, id, "read"));
   ackButton.addEventListener("click", () => act(li, id, "acknowledge"));
+  resolveButton.addEventListener("click", () => act(li, id, "resolve"));
   li.querySelector(".notification-detail").replaceChildren(
     n.message ? h("p", { class: "notification-message", text: n.message }) : null,
     h("p", { class: "muted small" },
       `Occurred ${n.occurrence_count} time${n.occurrence_count === 1 ? "" : "s"}`,
       n.suppressed_since_last ? `, ${n.suppressed_since_last} suppressed since the last one` : "",
-      n.acknowledged_at ? " · acknowledged " : "", n.acknowledged_at ? timeElement(n.acknowledged_at) : null),
+      n.acknowledged_at ? " · acknowledged " : "", n.acknowledged_at ? timeElement(n.acknowledged_at) : null,
+      n.resolved_at ? ` · resolved (${n.resolve_reason}) ` : "", n.resolved_at ? timeElement(n.resolved_at) : null),
     context.length ? h("dl", { class: "context" }, context.flatMap(([k, v]) => [
       h("dt", { text: k }), h("dd", { text: typeof v === "string" ? v : JSON.stringify(v) })])) : null,
     h("table", { class: "deliveries" },
       h("caption", { class: "sr-only", text: "Deliveries per channel" }),
       h("thead", {}, h("tr", {}, ...["Channel", "Status", "Attempts", "Last error"].map((t) => h("th", { scope: "col", text: t })))),
       h("tbody", {}, (n.deliveries || []).map(deliveryRow))),
-    h("div", { class: "card-actions" }, readButton, ackButton));
+    h("div", { class: "card-actions" }, readButton, ackButton, resolveButton));
 }
+
+const DONE = { read: "Marked read.", acknowledge: "Acknowledged.", resolve: "Resolved." };
+const DOING = { read: "mark it read", acknowledge: "acknowledge it", resolve: "resolve it" };
 
 async function act(li, id, action) {
   const button = li.querySelector(`[data-action="${action}"]`);
@@ -182,11 +203,11 @@ async function act(li, id, action) {
     await api("POST", `/admin/alerts/notifications/${id}/${action}`);
     renderDetail(li, await api("GET", `/admin/alerts/notifications/${id}`));
     li.querySelector(".notification-summary").focus();
-    $("#centre-status").textContent = action === "read" ? "Marked read." : "Acknowledged.";
+    $("#centre-status").textContent = DONE[action];
     refreshCount();
   } catch (error) {
     button.disabled = false;
-    $("#centre-status").textContent = `Could not ${action === "read" ? "mark it read" : "acknowledge it"}: ${error.message}`;
+    $("#centre-status").textContent = `Could not ${DOING[action]}: ${error.message}`;
   }
 }
 
@@ -196,7 +217,7 @@ async function markAllRead() {
     $("#centre-status").textContent = `${count} marked read.`;
     for (const li of $("#notification-list").querySelectorAll(".notification")) {
       li.dataset.read = "true";
-      if (li.dataset.acknowledged !== "true") li.querySelector(".read-state").textContent = "";
+      li.querySelector(".read-state").textContent = "";
       const read = li.querySelector("[data-action=read]");
       if (read) read.disabled = true;
     }

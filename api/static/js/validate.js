@@ -57,6 +57,16 @@ export function checkForm(body, headerRows) {
     if (problem) add("channel_config.slack.webhook_url", `The webhook URL ${problem}`);
     if (cc.slack.channel && cc.slack.channel.length > 80) add("channel_config.slack.channel", "must be at most 80 characters.");
   }
+  if (cc.pagerduty) {
+    const key = cc.pagerduty.routing_key;
+    if (key !== "****" && !/^[A-Za-z0-9]{32}$/.test(key)) add("channel_config.pagerduty.routing_key", "must be a PagerDuty integration key: 32 letters and digits.");
+  }
+  if (cc.sms) {
+    const list = cc.sms.numbers;
+    if (!list.length || list.length > 10) add("channel_config.sms.numbers", "Enter 1 to 10 numbers.");
+    const bad = list.filter((n) => !/^\+[1-9]\d{6,14}$/.test(n));
+    if (bad.length) add("channel_config.sms.numbers", `Not E.164 numbers (e.g. +4915112345678): ${bad.join(", ")}.`);
+  }
   if (cc.webhook) {
     const problem = urlProblem(cc.webhook.url);
     if (problem) add("channel_config.webhook.url", `The URL ${problem}`);
@@ -80,9 +90,11 @@ export function checkForm(body, headerRows) {
     if (secret && secret !== "****" && secret.length > 512) add("channel_config.webhook.secret", "must be at most 512 characters.");
   }
 
-  const cooldown = body.cooldown_minutes;
-  if (!Number.isInteger(cooldown) || cooldown < 0 || cooldown > 10080) {
-    add("cooldown_minutes", "Enter whole minutes from 0 to 10080 (one week).");
+  for (const key of ["cooldown_minutes", "auto_resolve_minutes"]) {
+    const minutes = body[key];
+    if (!Number.isInteger(minutes) || minutes < 0 || minutes > 10080) {
+      add(key, "Enter whole minutes from 0 to 10080 (one week).");
+    }
   }
   const perHour = body.max_alerts_per_hour;
   if (!Number.isInteger(perHour) || perHour < 1 || perHour > 10000) {
