@@ -14,9 +14,10 @@ import uuid
 import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
-from kombu import Connection, Producer, Queue
+from kombu import Connection, Producer
 from sqlalchemy import func, select
 
+from alertworker.client import broker_queues
 from alertworker.models import AlertNotification, RejectedEvent
 from tests.envelopes import POISON, event, raw_items, task_body, task_envelope
 from tests.processes import WORKER_ARGS, celery, wait_for
@@ -148,14 +149,16 @@ def test_poison_headers_bodies_and_compression_on_rabbitmq_are_rejected(
 ):
     worker = _worker(amqp_env, tmp_path)
     try:
+        queues = {q.name: q for q in broker_queues(amqp_env["BROKER_URL"])}  # as workers do
         with Connection(amqp_env["BROKER_URL"]) as conn:
             producer = Producer(conn)
 
             def push(queue: str, envelope: dict) -> None:
                 producer.publish(
                     base64.b64decode(envelope["body"]),
+                    exchange=queues[queue].exchange,
                     routing_key=queue,
-                    declare=[Queue(queue)],
+                    declare=[queues[queue]],
                     headers=envelope["headers"],
                     content_type=envelope["content-type"],
                     content_encoding=envelope["content-encoding"],
