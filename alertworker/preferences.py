@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 FIELDS = (
     "email_enabled", "slack_enabled", "webhook_enabled", "min_severity", "quiet_hours", "digest",
+    "phone",
 )  # fmt: skip
 
 
@@ -32,6 +33,7 @@ def defaults(user_id: int) -> NotificationPreference:
         min_severity="info",
         quiet_hours=None,
         digest="off",
+        phone=None,
         updated_at=None,
     )
 

@@ -26,6 +26,8 @@ TABLES = {
     "notification_preferences",
     "rejected_events",
     "notification_digests",
+    "escalation_policies",
+    "oncall_schedules",
 }
 
 
@@ -128,6 +130,36 @@ def test_0002_keeps_deliveries_and_makes_them_unique_per_recipient(backend, tmp_
     assert "recipient" not in {c["name"] for c in inspect(engine).get_columns(
         "notification_deliveries")}
     assert "notification_digests" not in _tables(url)
+    engine.dispose()
+    migrate(settings)
+    assert _tables(url) == TABLES
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+def test_0005_exempts_escalation_rows_from_the_destination_key(backend, tmp_path, request):
+    url = (
+        request.getfixturevalue("empty_pg_url")
+        if backend == "postgresql"
+        else f"sqlite:///{tmp_path}/m.db"
+    )
+    settings = Settings.from_env({"DATABASE_URL": url})
+    migrate(settings, "0001")
+    engine = _seed_0001(url)
+    migrate(settings, "0005")
+    insert = text(
+        "INSERT INTO notification_deliveries (notification_id, tenant_id, channel, recipient,"
+        " status, attempts, escalation_step, created_at, updated_at) VALUES (1, 1, 'email', '',"
+        " 'pending', 0, :step, '2026-01-01 00:00:00+00', '2026-01-01 00:00:00+00')"
+    )
+    with engine.begin() as conn:  # the same destination again, by steps 1, 1 and 2
+        for step in (1, 1, 2):
+            conn.execute(insert, {"step": step})
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(insert, {"step": None})  # an ordinary row stays one per destination
+    migrate(settings, "0002", down=True)  # escalation rows go, the old key comes back
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT id, channel FROM notification_deliveries ORDER BY id"))
+        assert [tuple(r) for r in rows] == [(1, "in_app"), (2, "email")]
     engine.dispose()
     migrate(settings)
     assert _tables(url) == TABLES

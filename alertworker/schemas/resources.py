@@ -106,6 +106,7 @@ def _zone_names() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
+E164 = validate.Regexp(r"^\+[1-9]\d{1,14}$", error="must be an E.164 number, e.g. +4915112345678")
 _HH_MM = validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", error="must be HH:MM (24 h)")
 
 
@@ -130,6 +131,7 @@ class PreferencesSchema(_Strict):
     min_severity = fields.String(load_default="info", validate=validate.OneOf(SEVERITIES))
     quiet_hours = fields.Nested(QuietHoursSchema, load_default=None, allow_none=True)
     digest = fields.String(load_default="off", validate=validate.OneOf(("off", "hourly", "daily")))
+    phone = fields.String(load_default=None, allow_none=True, validate=E164)  # escalation SMS
     updated_at = fields.DateTime(dump_only=True, allow_none=True)
 
 
