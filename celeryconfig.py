@@ -55,6 +55,7 @@ task_routes = {
     "alertworker.sweep": {"queue": MAINTENANCE_QUEUE},
     "alertworker.prune": {"queue": MAINTENANCE_QUEUE},
     "alertworker.send_digests": {"queue": MAINTENANCE_QUEUE},
+    "alertworker.escalate": {"queue": MAINTENANCE_QUEUE},
     **{delivery_task(c): {"queue": delivery_queue(c)} for c in EXTERNAL_CHANNELS},
 }
 
@@ -68,6 +69,11 @@ beat_schedule = {
         "task": "alertworker.send_digests",
         "schedule": 60.0,
         "options": {"expires": 60},
+    },
+    "run-escalations": {
+        "task": "alertworker.escalate",
+        "schedule": _settings.escalation_interval_seconds,
+        "options": {"expires": _settings.escalation_interval_seconds},
     },
     "prune-old-rows": {
         "task": "alertworker.prune",

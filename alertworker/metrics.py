@@ -34,3 +34,13 @@ PREFERENCE_DECISIONS = Counter(
     ["decision", "reason"],  # send (allowed, critical, not_a_user), skip, defer, digest
 )
 DIGESTS = Counter("alertworker_digests_total", "Digest emails by outcome", ["outcome"])
+ESCALATIONS = Counter(
+    "alertworker_escalation_steps_total",
+    "Escalation (SPEC §14): steps run, escalations finished or stopped",
+    ["outcome"],  # step_run, finished, stopped
+)
+ESCALATION_TARGETS = Counter(
+    "alertworker_escalation_targets_total",
+    "Escalation targets: delivery rows made, or why none",
+    ["outcome"],  # delivery, nobody_on_call, unknown_user, channel_unavailable
+)

@@ -19,6 +19,7 @@ from marshmallow import ValidationError
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from alertworker import escalation
 from alertworker.configs import NotFoundError, secret_values
 from alertworker.db import utcnow
 from alertworker.models import AlertConfig, AlertNotification, NotificationDelivery
@@ -90,6 +91,9 @@ def get_notification(session: Session, tenant_id: int, notification_id: int) -> 
     row = _get(session, tenant_id, notification_id)
     config = session.get(AlertConfig, row.config_id) if row.config_id is not None else None
     secrets = secret_values(config.channel_config) if config is not None else []
+
+    def _secrets(d: NotificationDelivery) -> list[str]:  # an escalation target's own, too
+        return secrets + secret_values({d.channel: d.escalation_target or {}})
     deliveries = session.scalars(
         select(NotificationDelivery)
         .where(NotificationDelivery.notification_id == row.id)
@@ -97,8 +101,9 @@ def get_notification(session: Session, tenant_id: int, notification_id: int) -> 
     )
     return SimpleNamespace(
         **_columns(row),
+        escalation=escalation.describe(row),
         deliveries=[
-            SimpleNamespace(**_columns(d) | {"last_error": _scrub(d.last_error, secrets)})
+            SimpleNamespace(**_columns(d) | {"last_error": _scrub(d.last_error, _secrets(d))})
             for d in deliveries
         ],
     )
@@ -127,6 +132,8 @@ def acknowledge(
     now = utcnow()
     if row.acknowledged_at is None:
         row.acknowledged_at, row.acknowledged_by = now, user_id
+        session.flush()
+        escalation.stop(session, [row.id])  # no step due after this runs (SPEC §14)
     if row.read_at is None:
         row.read_at = now
     session.commit()

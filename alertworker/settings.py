@@ -50,6 +50,7 @@ class Settings:
     log_format: str = "text"
     worker_metrics_port: int = 0  # a worker serves /metrics here when set (0: off)
     notification_retention_days: int = 90
+    escalation_interval_seconds: float = 15.0
 
     @property
     def embedded_redis(self) -> bool:
@@ -156,3 +157,4 @@ def _validate(s: Settings) -> None:
     need(s.log_format in ("text", "json"), "LOG_FORMAT", "must be text or json")
     need(0 <= s.worker_metrics_port < 65536, "WORKER_METRICS_PORT", "must be a TCP port or 0")
     need(s.notification_retention_days >= 1, "NOTIFICATION_RETENTION_DAYS", "must be >= 1")
+    need(s.escalation_interval_seconds > 0, "ESCALATION_INTERVAL_SECONDS", "must be > 0")

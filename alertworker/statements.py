@@ -106,6 +106,7 @@ MESSAGES = (
         _T.c.id,
         _T.c.channel,
         _T.c.recipient,
+        _T.c.escalation_target,
         N.c.id.label("notification_id"),
         N.c.event_id,
         N.c.alert_type,

@@ -1,10 +1,11 @@
-"""Periodic work run by beat: re-enqueue due or stuck deliveries; send digests; prune old rows."""
+"""Periodic work run by beat: re-enqueue due or stuck deliveries; send digests; run escalation
+steps; prune old rows."""
 
 from __future__ import annotations
 
 from celery.utils.log import get_task_logger
 
-from alertworker import deliveries, digests, retention
+from alertworker import deliveries, digests, escalation, retention
 from tasks.app import app, runtime
 from tasks.delivery import enqueue_deliveries
 
@@ -30,6 +31,15 @@ def send_digests() -> dict[str, int]:
     if outcomes:
         log.info("digests: %s", dict(outcomes))
     return dict(outcomes)
+
+
+@app.task(name="alertworker.escalate")
+def escalate() -> int:
+    """Run the escalation steps that are due (each once) and enqueue their deliveries."""
+    rt = runtime()
+    pending = escalation.run_due(rt.settings, rt.session_factory)
+    enqueue_deliveries(pending)
+    return len(pending)
 
 
 @app.task(name="alertworker.prune")

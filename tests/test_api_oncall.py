@@ -258,3 +258,27 @@ def test_read_scope_cannot_write(client, team, caller):
     assert_error(client.post(USERS, json={"email": "z@acme.test"}, headers=reader.h), 403)
     assert_error(client.post(SCHED, json={}, headers=reader.h), 403)
     assert_error(client.post(POL, json={}, headers=reader.h), 403)
+
+
+def test_notification_detail_shows_the_escalation(client, team, settings, session_factory,
+                                                  redis_client):
+    from alertworker.pipeline import Pipeline
+
+    me, ids = team
+    body = {"name": "p", "steps": [{"delay_minutes": 10, "targets": [
+        {"type": "user", "user_id": ids[0]}]}]}  # fmt: skip
+    pid = client.post(POL, json=body, headers=me.h).get_json()["id"]
+    config = {"name": "Quota", "alert_type": "quota_exhausted", "channels": ["in_app"],
+              "escalation_policy_id": pid}  # fmt: skip
+    assert client.post(CFG, json=config, headers=me.h).status_code == 201
+    Pipeline(settings, session_factory, redis_client).process(
+        [{"tenant_id": "acme", "alert_type": "quota_exhausted", "title": "quota gone"}])
+    NOTE = f"{API}/admin/alerts/notifications"
+    [item] = client.get(NOTE, headers=me.h).get_json()["items"]
+    detail = client.get(f"{NOTE}/{item['id']}", headers=me.h).get_json()
+    esc = detail["escalation"]
+    assert (esc["policy_id"], esc["step"], esc["state"]) == (pid, 0, "running")
+    assert esc["next_at"] > detail["triggered_at"]
+    assert client.post(f"{NOTE}/{item['id']}/acknowledge", headers=me.h).status_code == 200
+    esc = client.get(f"{NOTE}/{item['id']}", headers=me.h).get_json()["escalation"]
+    assert esc == {"policy_id": pid, "step": 0, "next_at": None, "state": "stopped"}

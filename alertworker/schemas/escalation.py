@@ -255,12 +255,3 @@ class PolicySchema(_Strict):
 
 class PolicyListSchema(_Strict):
     items = fields.List(fields.Nested(PolicySchema))
-
-
-class EscalationSchema(_Strict):
-    """A notification's escalation (SPEC §14); ``step`` counts the steps run, repeats included."""
-
-    policy_id = fields.Integer(allow_none=True)
-    step = fields.Integer()
-    next_at = fields.DateTime(allow_none=True)
-    state = fields.String()

@@ -33,6 +33,7 @@ class DeliverySchema(Schema):
     next_attempt_at = fields.DateTime(allow_none=True)
     delivered_at = fields.DateTime(allow_none=True)
     digest_id = fields.Integer(allow_none=True)
+    escalation_step = fields.Integer(allow_none=True)  # the escalation step that made it (§14)
     updated_at = fields.DateTime()
 
 
@@ -58,8 +59,18 @@ class NotificationSchema(Schema):
     acknowledged_by = fields.Integer(allow_none=True)
 
 
+class EscalationSchema(Schema):
+    """A notification's escalation (SPEC §14); ``step`` counts the steps run, repeats included."""
+
+    policy_id = fields.Integer(allow_none=True)
+    step = fields.Integer()
+    next_at = fields.DateTime(allow_none=True)
+    state = fields.String()
+
+
 class NotificationDetailSchema(NotificationSchema):
     deliveries = fields.List(fields.Nested(DeliverySchema))
+    escalation = fields.Nested(EscalationSchema, allow_none=True)
 
 
 class NotificationPageSchema(Schema):
