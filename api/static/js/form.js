@@ -7,6 +7,7 @@ import { ALERT_TYPES, CHANNELS, CONDITIONS, MASK, SEVERITIES, typeLabel } from "
 import { $, h, icon } from "./dom.js";
 import { checkForm, flatten } from "./validate.js";
 import { closeModal, openModal } from "./modal.js";
+import { currentPolicies } from "./oncall.js";
 
 const form = () => $("#config-form");
 let editing = null; // the config being edited (as the API returned it), or null
@@ -103,6 +104,9 @@ function fill(config) {
   $("#f-webhook-secret").placeholder = secretStored ? "•••• stored; leave blank to keep" : "";
   $("#f-webhook-secret-remove").checked = false;
   $("#f-webhook-secret-remove-row").hidden = !secretStored;
+  $("#f-policy").replaceChildren(h("option", { value: "", text: "No escalation" }),
+    ...currentPolicies().map((p) => h("option", { value: p.id, text: p.name })));
+  $("#f-policy").value = c.escalation_policy_id ?? "";
   $("#f-cooldown").value = c.cooldown_minutes ?? 15;
   $("#f-max-per-hour").value = c.max_alerts_per_hour ?? 10;
   $("#f-group-similar").checked = c.group_similar ?? true;
@@ -182,6 +186,7 @@ function collect() {
     group_similar: $("#f-group-similar").checked,
     group_by: split($("#f-group-by").value),
     conditions,
+    escalation_policy_id: $("#f-policy").value ? Number($("#f-policy").value) : null,
   };
   if ($("#f-severity").value) body.severity = $("#f-severity").value;
   return { body, headerRows };
