@@ -98,8 +98,8 @@ def _seed_0001(url):
     return engine
 
 
-@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
-def test_0002_keeps_deliveries_and_makes_them_unique_per_recipient(backend, tmp_path, request):
+def _seeded(backend, tmp_path, request, revision):
+    """A database of ``backend`` seeded at 0001, then migrated to ``revision``."""
     url = (
         request.getfixturevalue("empty_pg_url")
         if backend == "postgresql"
@@ -108,7 +108,13 @@ def test_0002_keeps_deliveries_and_makes_them_unique_per_recipient(backend, tmp_
     settings = Settings.from_env({"DATABASE_URL": url})
     migrate(settings, "0001")
     engine = _seed_0001(url)
-    migrate(settings, "0002")
+    migrate(settings, revision)
+    return url, settings, engine
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+def test_0002_keeps_deliveries_and_makes_them_unique_per_recipient(backend, tmp_path, request):
+    url, settings, engine = _seeded(backend, tmp_path, request, "0002")
     insert = text(
         "INSERT INTO notification_deliveries (notification_id, tenant_id, channel, recipient,"
         " status, attempts, created_at, updated_at) VALUES (1, 1, 'email', :r, 'pending', 0,"
@@ -137,15 +143,7 @@ def test_0002_keeps_deliveries_and_makes_them_unique_per_recipient(backend, tmp_
 
 @pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
 def test_0005_exempts_escalation_rows_from_the_destination_key(backend, tmp_path, request):
-    url = (
-        request.getfixturevalue("empty_pg_url")
-        if backend == "postgresql"
-        else f"sqlite:///{tmp_path}/m.db"
-    )
-    settings = Settings.from_env({"DATABASE_URL": url})
-    migrate(settings, "0001")
-    engine = _seed_0001(url)
-    migrate(settings, "0005")
+    url, settings, engine = _seeded(backend, tmp_path, request, "0005")
     insert = text(
         "INSERT INTO notification_deliveries (notification_id, tenant_id, channel, recipient,"
         " status, attempts, escalation_step, created_at, updated_at) VALUES (1, 1, 'email', '',"
