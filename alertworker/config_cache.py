@@ -52,10 +52,10 @@ class ConfigCache:
             if len(self._entries) + len(stale) > self.max_tenants:
                 self._entries.clear()
             loaded: dict[int, ByType] = {t: defaultdict(list) for t in stale}
-            policy = EscalationPolicy
+            its_policy = EscalationPolicy.id == AlertConfig.escalation_policy_id
             rows = session.execute(
-                select(AlertConfig, policy.steps)
-                .outerjoin(policy, policy.id == AlertConfig.escalation_policy_id)
+                select(AlertConfig, EscalationPolicy.steps)
+                .outerjoin(EscalationPolicy, its_policy)
                 .where(AlertConfig.tenant_id.in_(stale))
                 .order_by(AlertConfig.id)
             )
