@@ -60,6 +60,7 @@ task_routes = {
     "alertworker.prune": {"queue": MAINTENANCE_QUEUE},
     "alertworker.send_digests": {"queue": MAINTENANCE_QUEUE},
     "alertworker.auto_resolve": {"queue": MAINTENANCE_QUEUE},
+    "alertworker.escalate": {"queue": MAINTENANCE_QUEUE},
     **{delivery_task(c): {"queue": delivery_queue(c)} for c in EXTERNAL_CHANNELS},
 }
 
@@ -78,6 +79,11 @@ beat_schedule = {
         "task": "alertworker.auto_resolve",
         "schedule": min(60.0, _settings.sweeper_interval_seconds),
         "options": {"expires": min(60.0, _settings.sweeper_interval_seconds)},
+    },
+    "run-escalations": {
+        "task": "alertworker.escalate",
+        "schedule": _settings.escalation_interval_seconds,
+        "options": {"expires": _settings.escalation_interval_seconds},
     },
     "prune-old-rows": {
         "task": "alertworker.prune",

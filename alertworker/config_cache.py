@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from alertworker.models import AlertConfig
+from alertworker.models import AlertConfig, EscalationPolicy
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,8 @@ class ConfigView:
     conditions: dict[str, Any]
     email_recipients: tuple[str, ...] = ()  # one email delivery row each
     sms_numbers: tuple[str, ...] = ()  # one sms delivery row each
+    escalation_policy_id: int | None = None  # SPEC §14
+    escalation_delay: int | None = None  # the policy's first delay_minutes
 
 
 ByType = dict[str, list[ConfigView]]
@@ -51,10 +53,14 @@ class ConfigCache:
             if len(self._entries) + len(stale) > self.max_tenants:
                 self._entries.clear()
             loaded: dict[int, ByType] = {t: defaultdict(list) for t in stale}
-            rows = session.scalars(
-                select(AlertConfig).where(AlertConfig.tenant_id.in_(stale)).order_by(AlertConfig.id)
+            its_policy = EscalationPolicy.id == AlertConfig.escalation_policy_id
+            rows = session.execute(
+                select(AlertConfig, EscalationPolicy.steps)
+                .outerjoin(EscalationPolicy, its_policy)
+                .where(AlertConfig.tenant_id.in_(stale))
+                .order_by(AlertConfig.id)
             )
-            for c in rows:
+            for c, steps in rows:
                 loaded[c.tenant_id][c.alert_type].append(
                     ConfigView(
                         id=c.id,
@@ -72,6 +78,8 @@ class ConfigCache:
                             (c.channel_config.get("email") or {}).get("recipients") or ()
                         ),
                         sms_numbers=tuple((c.channel_config.get("sms") or {}).get("numbers") or ()),
+                        escalation_policy_id=c.escalation_policy_id,
+                        escalation_delay=steps[0]["delay_minutes"] if steps else None,
                     )
                 )
             for tenant_id, by_type in loaded.items():

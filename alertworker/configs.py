@@ -16,7 +16,7 @@ from marshmallow import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from alertworker.models import AlertConfig
+from alertworker.models import AlertConfig, EscalationPolicy
 from alertworker.schemas import MAX_ID, check_config, is_masked
 
 log = logging.getLogger(__name__)
@@ -24,13 +24,17 @@ log = logging.getLogger(__name__)
 FIELDS = (
     "name", "description", "alert_type", "severity", "is_active", "channels", "channel_config",
     "cooldown_minutes", "max_alerts_per_hour", "group_similar", "group_by", "conditions",
-    "auto_resolve_minutes", "notify_on_resolve",
+    "auto_resolve_minutes", "notify_on_resolve", "escalation_policy_id",
 )  # fmt: skip
 _NOTHING_STORED = "a masked value was sent but nothing is stored; send the full value"
 
 
 class NotFoundError(LookupError):
     """No such row for this tenant (another tenant's rows do not exist, as far as it knows)."""
+
+
+class ConflictError(Exception):
+    """The change conflicts with the current state (e.g. deleting what is in use): 409."""
 
 
 def list_configs(
@@ -60,6 +64,7 @@ def get_config(session: Session, tenant_id: int, config_id: int) -> AlertConfig:
 
 def create_config(session: Session, tenant_id: int, data: dict[str, Any]) -> AlertConfig:
     data = dict(data, channel_config=restore_secrets(data.get("channel_config") or {}, {}))
+    _check_policy_id(session, tenant_id, data.get("escalation_policy_id"))
     config = AlertConfig(tenant_id=tenant_id, **{k: data[k] for k in FIELDS if k in data})
     session.add(config)
     session.commit()
@@ -96,6 +101,7 @@ def delete_config(session: Session, tenant_id: int, config_id: int) -> None:
 
 def _apply(session: Session, config: AlertConfig, data: dict[str, Any]) -> AlertConfig:
     stored = config.channel_config or {}
+    _check_policy_id(session, config.tenant_id, data.get("escalation_policy_id"))
     data = dict(data, channel_config=restore_secrets(data.get("channel_config") or {}, stored))
     for key in FIELDS:
         if key in data:
@@ -103,6 +109,19 @@ def _apply(session: Session, config: AlertConfig, data: dict[str, Any]) -> Alert
     session.commit()
     log.info("tenant %d updated alert config %d", config.tenant_id, config.id)
     return config
+
+
+def _check_policy_id(session: Session, tenant_id: int, policy_id: int | None) -> None:
+    """``escalation_policy_id`` must be the tenant's own policy (SPEC §14; 422 otherwise)."""
+    if policy_id is None:
+        return
+    found = session.scalar(
+        select(EscalationPolicy.id).where(
+            EscalationPolicy.id == policy_id, EscalationPolicy.tenant_id == tenant_id
+        )
+    )
+    if found is None:
+        raise ValidationError({"escalation_policy_id": [f"no escalation policy {policy_id}"]})
 
 
 def restore_secrets(new: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:

@@ -118,11 +118,21 @@ def migrate(settings: Settings, revision: str = "head", *, down: bool = False) -
     cfg = alembic_config(settings)
     engine = make_engine(settings)
     try:
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            (command.downgrade if down else command.upgrade)(cfg, revision)
+        with engine.connect() as conn:
+            sqlite_foreign_keys_off(conn)
+            with conn.begin():
+                cfg.attributes["connection"] = conn
+                (command.downgrade if down else command.upgrade)(cfg, revision)
     finally:
         engine.dispose()
+
+
+def sqlite_foreign_keys_off(conn: Any) -> None:
+    """Batch migrations recreate SQLite tables: with foreign keys on, dropping a parent table
+    would cascade into its children's rows. The pragma only works outside a transaction."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        conn.commit()  # end the autobegun transaction: the migration begins its own
 
 
 def dialect_insert(session: Session, table: Any) -> Any:

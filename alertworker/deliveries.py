@@ -243,9 +243,11 @@ def _messages(session: Session, delivery_ids: list[int]) -> dict[int, tuple[Mess
                 occurrence_count=row["occurrence_count"],
                 suppressed_since_last=row["suppressed_since_last"],
                 is_test=row["is_test"],
-                channel_config=dict(row["channel_config"].get(row["channel"]) or {}),
+                channel_config=dict(
+                    row["escalation_target"] or row["channel_config"].get(row["channel"]) or {}
+                ),  # an escalation row carries its target's config (SPEC §14)
                 recipient=row["recipient"],
-                kind=row["kind"],
+                kind="trigger" if row["kind"] == "escalation" else row["kind"],  # pages (§14)
                 resolved_at=row["resolved_at"],
                 fingerprint=row["fingerprint"],
             ),

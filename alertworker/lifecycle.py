@@ -3,10 +3,11 @@
 A notification is resolved by a resolve event, a recovery pair, a user or a timeout; each way
 ends in :func:`claim`, a conditional ``UPDATE … WHERE state != 'resolved' RETURNING``: the one
 transaction that changes the row owns the resolve, so its effects happen exactly once however
-often the resolving event is processed. In that transaction :func:`follow_up` adds one
-``kind: resolve`` delivery per external delivery that carried the firing notification (when
-the config has ``notify_on_resolve``); after the commit, :func:`after_commit` clears the
-cooldown the resolved notification still holds and publishes ``notification.resolved``.
+often the resolving event is processed. In that transaction the escalation (SPEC §14) stops
+and :func:`follow_up` adds one ``kind: resolve`` delivery per external delivery that carried
+the firing notification (when the config has ``notify_on_resolve``); after the commit,
+:func:`after_commit` clears the cooldown the resolved notification still holds and publishes
+``notification.resolved``.
 
 A trigger racing a resolve is kept safe by :func:`reopen`: a trigger suppressed by the
 cooldown of an alert that is resolved by the time it is recorded is decided again (its
@@ -24,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import and_, func, select, tuple_, update
 
-from alertworker import metrics, stream
+from alertworker import escalation, metrics, stream
 from alertworker.catalog import RECOVERY_PAIRS
 from alertworker.config_cache import ConfigView
 from alertworker.deliveries import Pending
@@ -83,6 +84,7 @@ def claim(
     ).all()
     metrics.RESOLVES.labels(reason=reason).inc(len(rows))
     resolved = [Resolved(*row, now, reason) for row in rows]
+    escalation.stop(conn, [r.id for r in resolved])  # no step runs after a resolve (SPEC §14)
     _forget_last_sends(conn, resolved)
     return resolved
 

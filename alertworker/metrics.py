@@ -47,3 +47,13 @@ DIGESTS = Counter("alertworker_digests_total", "Digest emails by outcome", ["out
 RESOLVES = Counter(
     "alertworker_resolves_total", "Notifications resolved (SPEC §13)", ["reason"]
 )  # event, recovery_pair, manual, timeout
+ESCALATIONS = Counter(
+    "alertworker_escalation_steps_total",
+    "Escalation (SPEC §14): steps run, escalations finished or stopped",
+    ["outcome"],  # step_run, finished, stopped
+)
+ESCALATION_TARGETS = Counter(
+    "alertworker_escalation_targets_total",
+    "Escalation targets: delivery rows made, or why none",
+    ["outcome"],  # delivery, nobody_on_call, unknown_user
+)

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    text,
     true,
     update,
 )
@@ -51,6 +52,7 @@ DigestStatusType = _enum(DIGEST_STATUSES, "digest_status")
 StateType = _enum(NOTIFICATION_STATES, "notification_state")
 ResolveReasonType = _enum(RESOLVE_REASONS, "resolve_reason")
 DeliveryKindType = _enum(DELIVERY_KINDS, "delivery_kind")
+EscalationStateType = _enum(("running", "stopped", "finished"), "escalation_state")
 
 
 class Tenant(Base):
@@ -107,6 +109,9 @@ class AlertConfig(Base):
     conditions: Mapped[dict[str, Any]] = mapped_column(default=dict)
     auto_resolve_minutes: Mapped[int] = mapped_column(default=0, server_default="0")
     notify_on_resolve: Mapped[bool] = mapped_column(default=True, server_default=true())
+    escalation_policy_id: Mapped[int | None] = mapped_column(
+        ForeignKey("escalation_policies.id", ondelete="RESTRICT"), index=True
+    )  # SPEC §14: in use, the policy cannot be deleted
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -150,6 +155,13 @@ class AlertNotification(Base):
     resolve_reason: Mapped[str | None] = mapped_column(ResolveReasonType)
     resolved_by_event_id: Mapped[str | None] = mapped_column(String(64))
     resolved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # SPEC §14, see ``escalation``: steps run so far, when the next is due, and the state
+    escalation_policy_id: Mapped[int | None] = mapped_column(
+        ForeignKey("escalation_policies.id", ondelete="SET NULL")
+    )
+    escalation_step: Mapped[int | None]
+    escalation_next_at: Mapped[datetime | None] = mapped_column(index=True)
+    escalation_state: Mapped[str | None] = mapped_column(EscalationStateType)
 
     deliveries: Mapped[list[NotificationDelivery]] = relationship(
         back_populates="notification", order_by="NotificationDelivery.id"
@@ -163,7 +175,13 @@ class NotificationDelivery(Base):
 
     __tablename__ = "notification_deliveries"
     __table_args__ = (
-        UniqueConstraint("notification_id", "channel", "recipient", "kind"),
+        # one row per destination and kind; escalation rows (one per step's target) are exempt
+        Index(
+            "uq_notification_deliveries_destination_kind",
+            "notification_id", "channel", "recipient", "kind", unique=True,
+            postgresql_where=text("escalation_step IS NULL"),
+            sqlite_where=text("escalation_step IS NULL"),
+        ),
         Index(None, "status", "next_attempt_at"),
         Index(None, "created_at"),
     )
@@ -186,6 +204,8 @@ class NotificationDelivery(Base):
     digest_id: Mapped[int | None] = mapped_column(
         ForeignKey("notification_digests.id", ondelete="SET NULL"), index=True
     )
+    escalation_step: Mapped[int | None]  # SPEC §14: the 1-based step that made this row
+    escalation_target: Mapped[dict[str, Any] | None]  # that target's channel config (secrets)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -270,7 +290,7 @@ def _bump_config_version(session: Session, _ctx: Any, _instances: Any) -> None:
     tenant_ids = {
         obj.tenant_id
         for obj in (*session.new, *session.dirty, *session.deleted)
-        if isinstance(obj, AlertConfig) and obj.tenant_id is not None
+        if isinstance(obj, AlertConfig | EscalationPolicy) and obj.tenant_id is not None
     }
     if tenant_ids:
         session.execute(
@@ -278,3 +298,33 @@ def _bump_config_version(session: Session, _ctx: Any, _instances: Any) -> None:
             .where(Tenant.id.in_(tenant_ids))
             .values(config_version=Tenant.config_version + 1)
         )
+
+
+class EscalationPolicy(Base):
+    """SPEC §14: steps of ``{delay_minutes, targets}`` and ``repeat`` (``schemas.escalation``).
+    A change bumps the tenant's ``config_version``: the pipeline caches the first delay."""
+
+    __tablename__ = "escalation_policies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    steps: Mapped[list[Any]]
+    repeat: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class OnCallSchedule(Base):
+    """SPEC §14: layers and overrides in their validated JSON form (``schedules.from_data``)."""
+
+    __tablename__ = "oncall_schedules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64))
+    layers: Mapped[list[Any]]
+    overrides: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

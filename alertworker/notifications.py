@@ -21,7 +21,7 @@ from marshmallow import ValidationError
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from alertworker import lifecycle
+from alertworker import escalation, lifecycle
 from alertworker.configs import NotFoundError
 from alertworker.db import utcnow
 from alertworker.deliveries import Pending
@@ -98,6 +98,9 @@ def get_notification(session: Session, tenant_id: int, notification_id: int) -> 
     row = _get(session, tenant_id, notification_id)
     config = session.get(AlertConfig, row.config_id) if row.config_id is not None else None
     secrets = secrets_of(config.channel_config) if config is not None else []
+
+    def _secrets(d: NotificationDelivery) -> list[str]:  # an escalation target's own, too
+        return secrets + secrets_of(d.escalation_target)
     deliveries = session.scalars(
         select(NotificationDelivery)
         .where(NotificationDelivery.notification_id == row.id)
@@ -105,9 +108,10 @@ def get_notification(session: Session, tenant_id: int, notification_id: int) -> 
     )
     return SimpleNamespace(
         **_columns(row),
+        escalation=escalation.describe(row),
         deliveries=[
             SimpleNamespace(
-                **_columns(d) | {"last_error": d.last_error and redact(d.last_error, secrets)}
+                **_columns(d) | {"last_error": d.last_error and redact(d.last_error, _secrets(d))}
             )
             for d in deliveries
         ],
@@ -145,9 +149,11 @@ def acknowledge(
                 acknowledged_by=func.coalesce(N.acknowledged_by, user_id))
         .returning(N.id)
     ).all()  # fmt: skip
+    acknowledged = [i for (i,) in changed]
     pending = lifecycle.follow_up(
-        conn, [i for (i,) in changed], "acknowledge", now, lease_seconds, ["pagerduty"]
+        conn, acknowledged, "acknowledge", now, lease_seconds, ["pagerduty"]
     )
+    escalation.stop(conn, acknowledged)  # no step due after this runs (SPEC §14)
     session.refresh(row)
     if row.acknowledged_at is None:  # already resolved: still record the acknowledgement
         row.acknowledged_at, row.acknowledged_by = now, user_id

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from alertworker import metrics, throttle_pg
+from alertworker import escalation, metrics, throttle_pg
 from alertworker.config_cache import ConfigView
 from alertworker.deliveries import Pending
 from alertworker.throttle import Decision, Request, Settlement
@@ -133,6 +133,9 @@ def _insert_notifications(conn, sql, notify, now: datetime) -> list[tuple[Group,
                 "occurred_at": lead["occurred_at"],
                 "last_occurred_at": max(e["occurred_at"] for e in g.events),
                 "triggered_at": now,
+                **escalation.start(
+                    g.config.escalation_policy_id, g.config.escalation_delay, lead["is_test"], now
+                ),
             }
         )
     ids = {(c, e): i for i, c, e in conn.execute(sql.insert_notifications, rows)}

@@ -58,6 +58,7 @@ class Settings:
     twilio_account_sid: str = ""
     twilio_auth_token: str = dataclasses.field(default="", repr=False)
     sms_from: str = ""
+    escalation_interval_seconds: float = 15.0
 
     @property
     def embedded_redis(self) -> bool:
@@ -175,3 +176,4 @@ def _validate(s: Settings) -> None:
         "must be in (0, 300]",
     )
     need(0 < s.db_retry_max_seconds <= 60, "DB_RETRY_MAX_SECONDS", "must be in (0, 60]")
+    need(s.escalation_interval_seconds > 0, "ESCALATION_INTERVAL_SECONDS", "must be > 0")

@@ -130,6 +130,7 @@ MESSAGES = (
         _T.c.channel,
         _T.c.recipient,
         _T.c.kind,
+        _T.c.escalation_target,
         N.c.id.label("notification_id"),
         N.c.resolved_at,
         N.c.fingerprint,

@@ -16,13 +16,16 @@ from alertworker.settings import Settings, load
 from api import (
     configs,
     errors,
+    escalation,
     events,
     health,
     notifications,
     openapi,
     preferences,
+    schedules,
     stream,
     test_alerts,
+    users,
     web,
 )
 from api.ext import Services, close_db
@@ -41,7 +44,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.teardown_appcontext(close_db)
     app.after_request(health.count_request)
     errors.register(app)
-    for module in (configs, notifications, stream, preferences, events, test_alerts):
+    for module in (
+        configs, notifications, stream, preferences, events, test_alerts,
+        users, schedules, escalation,
+    ):  # fmt: skip
         app.register_blueprint(module.bp, url_prefix=API_PREFIX)
     app.register_blueprint(health.bp)
     app.register_blueprint(openapi.bp)

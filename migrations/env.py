@@ -7,7 +7,7 @@ tests do), otherwise one is opened from the settings. ALTERs run in batch mode s
 from alembic import context
 
 from alertworker import models  # noqa: F401  (registers the tables on Base.metadata)
-from alertworker.db import Base, make_engine
+from alertworker.db import Base, make_engine, sqlite_foreign_keys_off
 from alertworker.settings import load
 
 config = context.config
@@ -32,6 +32,7 @@ def run_migrations_online() -> None:
         return
     engine = make_engine(load())
     with engine.connect() as conn:
+        sqlite_foreign_keys_off(conn)
         _run(conn)
     engine.dispose()
 

@@ -1,11 +1,11 @@
 """Periodic work run by beat: re-enqueue due or stuck deliveries; send digests; resolve timed-out
-alerts; prune old rows."""
+alerts; run escalation steps; prune old rows."""
 
 from __future__ import annotations
 
 from celery.utils.log import get_task_logger
 
-from alertworker import deliveries, digests, lifecycle, retention
+from alertworker import deliveries, digests, escalation, lifecycle, retention
 from tasks.app import app, runtime
 from tasks.delivery import enqueue_deliveries
 
@@ -42,6 +42,15 @@ def auto_resolve() -> int:
     if resolved:
         log.info("auto-resolved %d notifications", len(resolved))
     return len(resolved)
+
+
+@app.task(name="alertworker.escalate")
+def escalate() -> int:
+    """Run the escalation steps that are due (each once) and enqueue their deliveries."""
+    rt = runtime()
+    pending = escalation.run_due(rt.settings, rt.session_factory)
+    enqueue_deliveries(pending)
+    return len(pending)
 
 
 @app.task(name="alertworker.prune")

@@ -77,6 +77,12 @@ def test_openapi_is_generated_from_the_schemas(client):
         "/admin/alerts/notifications/stream": {"get"},
         "/admin/alerts/test": {"post"},
         "/admin/alerts/preferences": {"get", "put"},
+        "/admin/alerts/users": {"get", "post"},
+        "/admin/alerts/schedules": {"get", "post"},
+        "/admin/alerts/schedules/{schedule_id}": {"get", "put", "delete"},
+        "/admin/alerts/schedules/{schedule_id}/oncall": {"get"},
+        "/admin/alerts/escalation-policies": {"get", "post"},
+        "/admin/alerts/escalation-policies/{policy_id}": {"get", "put", "delete"},
         "/events": {"post"},
     }.items():
         assert set(paths[API + path]) == methods, path
@@ -97,6 +103,11 @@ def test_openapi_is_generated_from_the_schemas(client):
     assert "title" not in event.get("required", [])
     query = {p["name"] for p in paths[f"{API}/admin/alerts/notifications"]["get"]["parameters"]}
     assert "state" in query
+    assert schemas["Policy"]["properties"]["repeat"]["maximum"] == 5
+    assert set(schemas["Schedule"]["required"]) == {"name", "timezone", "layers"}
+    assert "escalation" in schemas["NotificationDetail"]["properties"]
+    oncall = paths[f"{API}/admin/alerts/schedules/{{schedule_id}}/oncall"]["get"]
+    assert {p["name"] for p in oncall["parameters"]} >= {"schedule_id", "at", "from", "to"}
     create = paths[f"{API}/admin/alerts/configs"]["post"]
     assert create["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Config"}

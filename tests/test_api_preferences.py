@@ -12,6 +12,7 @@ URL = f"{API}/admin/alerts/preferences"
 DEFAULTS = {
     "in_app_enabled": True, "email_enabled": True, "slack_enabled": True,
     "webhook_enabled": True, "min_severity": "info", "quiet_hours": None, "digest": "off",
+    "phone": None,
 }  # fmt: skip
 
 
@@ -51,6 +52,8 @@ def test_preferences_are_per_user(client, caller):
         ({"quiet_hours": {"start": "07:00", "end": "07:00", "timezone": "UTC"}}, "quiet_hours"),
         ({"quiet_hours": {"start": "07:00"}}, "quiet_hours"),
         ({"nope": 1}, "nope"),
+        ({"phone": "015112345678"}, "phone"),  # E.164 needs the + and the country code
+        ({"phone": "+0123"}, "phone"),
     ],
 )
 def test_invalid_preferences_are_422(client, caller, body, field):
@@ -62,3 +65,11 @@ def test_read_scope_cannot_put(client, caller):
     reader = caller(scopes=["alerts:read"])
     assert client.get(URL, headers=reader.h).status_code == 200
     assert_error(client.put(URL, json={}, headers=reader.h), 403, "forbidden")
+
+
+def test_phone_is_kept_and_cleared(client, caller):
+    me = caller()
+    r = client.put(URL, json={"phone": "+4915112345678"}, headers=me.h)
+    assert r.status_code == 200 and r.get_json()["phone"] == "+4915112345678"
+    assert client.get(URL, headers=me.h).get_json()["phone"] == "+4915112345678"
+    assert client.put(URL, json={}, headers=me.h).get_json()["phone"] is None

@@ -26,6 +26,8 @@ TABLES = {
     "notification_preferences",
     "rejected_events",
     "notification_digests",
+    "escalation_policies",
+    "oncall_schedules",
 }
 
 
@@ -96,8 +98,8 @@ def _seed_0001(url):
     return engine
 
 
-def _at_0002_with_seed(backend, tmp_path, request):
-    """A database of ``backend`` seeded at 0001 and migrated to 0002: (url, settings, engine)."""
+def _seeded(backend, tmp_path, request, revision):
+    """A database of ``backend`` seeded at 0001, then migrated to ``revision``."""
     url = (
         request.getfixturevalue("empty_pg_url")
         if backend == "postgresql"
@@ -106,13 +108,13 @@ def _at_0002_with_seed(backend, tmp_path, request):
     settings = Settings.from_env({"DATABASE_URL": url})
     migrate(settings, "0001")
     engine = _seed_0001(url)
-    migrate(settings, "0002")
+    migrate(settings, revision)
     return url, settings, engine
 
 
 @pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
 def test_0002_keeps_deliveries_and_makes_them_unique_per_recipient(backend, tmp_path, request):
-    url, settings, engine = _at_0002_with_seed(backend, tmp_path, request)
+    url, settings, engine = _seeded(backend, tmp_path, request, "0002")
     insert = text(
         "INSERT INTO notification_deliveries (notification_id, tenant_id, channel, recipient,"
         " status, attempts, created_at, updated_at) VALUES (1, 1, 'email', :r, 'pending', 0,"
@@ -141,7 +143,7 @@ def test_0002_keeps_deliveries_and_makes_them_unique_per_recipient(backend, tmp_
 
 @pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
 def test_0003_gives_existing_rows_a_state_and_deliveries_a_kind(backend, tmp_path, request):
-    url, settings, engine = _at_0002_with_seed(backend, tmp_path, request)
+    url, settings, engine = _seeded(backend, tmp_path, request, "0002")
     with engine.begin() as conn:
         conn.execute(text(
             "INSERT INTO alert_notifications (id, tenant_id, event_id, alert_type, severity, title,"
@@ -173,6 +175,37 @@ def test_0003_gives_existing_rows_a_state_and_deliveries_a_kind(backend, tmp_pat
         rows = conn.execute(text("SELECT channel FROM notification_deliveries ORDER BY id"))
         assert [r[0] for r in rows] == ["in_app", "email"]
     assert "state" not in {c["name"] for c in inspect(engine).get_columns("alert_notifications")}
+    engine.dispose()
+    migrate(settings)
+    assert _tables(url) == TABLES
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+def test_0005_exempts_escalation_rows_from_the_destination_key(backend, tmp_path, request):
+    url, settings, engine = _seeded(backend, tmp_path, request, "0005")
+    columns = "notification_id, tenant_id, channel, recipient, kind, status, attempts"
+    values = "1, 1, 'email', '', :kind, 'pending', 0"
+    times = "'2026-01-01 00:00:00+00', '2026-01-01 00:00:00+00'"
+    ordinary = text(f"INSERT INTO notification_deliveries ({columns}, created_at, updated_at)"
+                    f" VALUES ({values}, {times})")  # fmt: skip
+    escalated = text(f"INSERT INTO notification_deliveries ({columns}, escalation_step,"
+                     f" created_at, updated_at) VALUES ({values}, :step, {times})")  # fmt: skip
+    with engine.begin() as conn:  # the same destination again, by steps 1, 1 and 2
+        for step in (1, 1, 2):
+            conn.execute(escalated, {"kind": "escalation", "step": step})
+        conn.execute(ordinary, {"kind": "resolve"})  # another kind, the same destination
+    for kind in ("trigger", "resolve"):  # an ordinary row stays one per destination and kind
+        with pytest.raises(IntegrityError), engine.begin() as conn:
+            conn.execute(ordinary, {"kind": kind})
+    migrate(settings, "0003", down=True)  # escalation rows go, 0003's key comes back
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT channel, kind FROM notification_deliveries ORDER BY id"))
+        assert [tuple(r) for r in rows] == [
+            ("in_app", "trigger"), ("email", "trigger"), ("email", "resolve")]
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(ordinary, {"kind": "resolve"})
+    assert "escalation_step" not in {
+        c["name"] for c in inspect(engine).get_columns("notification_deliveries")}
     engine.dispose()
     migrate(settings)
     assert _tables(url) == TABLES

@@ -395,6 +395,89 @@ def test_admin_page_end_to_end(page, live_server, admin_token, session_factory, 
     assert page.problems == []
 
 
+def add_oncall(session_factory, tenant_id: int) -> int:
+    """ann, bob and cy on a weekly rotation that started an hour ago, cy overriding tomorrow,
+    and a two-step policy; returns the policy id."""
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.now(UTC)
+    with session_factory() as session:
+        people = [models.User(tenant_id=tenant_id, email=f"{n}@acme.test")
+                  for n in ("ann", "bob", "cy")]  # fmt: skip
+        session.add_all(people)
+        session.flush()
+        ids = [u.id for u in people]
+        schedule = models.OnCallSchedule(
+            tenant_id=tenant_id, name="Primary <b>rota</b>", timezone="Europe/Berlin",
+            layers=[{"users": ids, "rotation": "weekly",
+                     "start": (now - timedelta(hours=1)).isoformat()}],
+            overrides=[{"user_id": ids[2], "start": (now + timedelta(days=1)).isoformat(),
+                        "end": (now + timedelta(days=1, hours=6)).isoformat()}],
+        )  # fmt: skip
+        session.add(schedule)
+        session.flush()
+        policy = models.EscalationPolicy(tenant_id=tenant_id, name="Critical path", repeat=1,
+                                         steps=[
+            {"delay_minutes": 0, "targets": [{"type": "schedule", "schedule_id": schedule.id}]},
+            {"delay_minutes": 15, "targets": [{"type": "user", "user_id": ids[2]},
+                                              {"type": "email", "address": "boss@acme.test"}]},
+        ])  # fmt: skip
+        session.add(policy)
+        session.commit()
+        return policy.id
+
+
+def test_oncall_views_and_the_policy_picker(page, admin_token, session_factory):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=20_000)
+    with session_factory() as session:
+        tenant_id = session.scalars(select(models.Tenant.id)).one()
+    policy_id = add_oncall(session_factory, tenant_id)
+    page.goto("/alerts")
+    page.fill("#token", admin_token)
+    page.keyboard.press("Enter")
+
+    # The schedule: who is on call now, and the next 7 days as a timeline and a list.
+    card = page.locator("#schedule-list .oncall-card")
+    expect(card.locator(".card-title")).to_have_text("Primary <b>rota</b>")  # text, not markup
+    expect(card.locator(".oncall-who")).to_contain_text("ann@acme.test until")
+    expect(card.locator(".timeline .shift")).to_have_count(4)  # ann, cy's override, ann, bob
+    expect(card.locator(".timeline .shift-override")).to_have_text("cy")
+    expect(card.locator(".shift-list li")).to_have_count(4)
+    expect(card.locator(".shift-list li").nth(1)).to_contain_text("cy@acme.test (override)")
+    widths = card.locator(".timeline .shift").evaluate_all(
+        "bars => bars.map(b => b.getBoundingClientRect().width)")
+    assert widths[0] > widths[1] > 0  # ann's day before the override outlasts its 6 hours
+
+    # The policy: its steps and targets.
+    steps = page.locator("#policy-list .policy-card .step")
+    expect(steps).to_have_text(["At once: on call in Primary <b>rota</b>",
+                                "After 15 min: user cy@acme.test, email boss@acme.test"])
+    expect(page.locator("#policy-list .policy-card .muted")).to_contain_text("Repeats 1 time")
+    shot(page, "11-oncall")
+
+    # The config form's policy picker.
+    page.click("#empty-create")
+    page.fill("#f-name", "Quota to the on-call")
+    page.select_option("#f-type", "quota_exhausted")
+    expect(page.locator("#f-policy option")).to_have_text(["No escalation", "Critical path"])
+    page.select_option("#f-policy", str(policy_id))
+    page.click("#save-config")
+    expect(page.locator("#config-modal")).to_be_hidden()
+    with session_factory() as session:
+        config = session.scalars(select(models.AlertConfig)).one()
+    assert config.escalation_policy_id == policy_id
+    page.locator(".config-card [data-action=edit]").click()
+    expect(page.locator("#f-policy")).to_have_value(str(policy_id))
+    page.select_option("#f-policy", "")
+    page.click("#save-config")
+    expect(page.locator("#config-modal")).to_be_hidden()
+    with session_factory() as session:
+        assert session.get(models.AlertConfig, config.id).escalation_policy_id is None
+    assert page.problems == []
+
+
 def _is_active(session_factory, config_id: int) -> bool:
     with session_factory() as session:
         return session.get(models.AlertConfig, config_id).is_active

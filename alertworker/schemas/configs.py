@@ -250,6 +250,9 @@ class ConfigSchema(_Strict):
         strict=True, load_default=0, validate=validate.Range(0, 10080)
     )
     notify_on_resolve = fields.Boolean(load_default=True)
+    escalation_policy_id = fields.Integer(
+        strict=True, load_default=None, allow_none=True, validate=validate.Range(1, MAX_ID)
+    )  # SPEC §14: the tenant's own policy (checked by ``configs``)
     created_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)
 
@@ -259,21 +262,7 @@ class ConfigSchema(_Strict):
             data["channels"] = list(dict.fromkeys(data["channels"]))
         if not partial:
             check_config(data)
-        self._check_urls(data.get("channel_config") or {})
-
-    def _check_urls(self, channel_config: dict[str, Any]) -> None:
-        from alertworker.outbound import UnsafeURLError, check_url
-
-        errors: dict[str, Any] = {}
-        for channel, key in (("slack", "webhook_url"), ("webhook", "url")):
-            url = (channel_config.get(channel) or {}).get(key)
-            if not url or (channel == "slack" and is_masked(url)) or self.settings is None:
-                continue
-            try:
-                check_url(url, self.settings)
-            except UnsafeURLError as exc:
-                errors[channel] = {key: [str(exc).replace(url, mask_url(url))]}
-        if errors:
+        if errors := unsafe_urls(data.get("channel_config") or {}, self.settings):
             raise ValidationError({"channel_config": errors})
 
     @post_load
@@ -281,6 +270,23 @@ class ConfigSchema(_Strict):
         if not partial and data.get("severity") is None:
             data["severity"] = ALERT_TYPES[data["alert_type"]]
         return data
+
+
+def unsafe_urls(channel_config: dict[str, Any], settings: Any) -> dict[str, Any]:
+    """Per channel, the Slack or webhook URL that outbound safety refuses (none without
+    ``settings``); masked in the message."""
+    from alertworker.outbound import UnsafeURLError, check_url
+
+    errors: dict[str, Any] = {}
+    for channel, key in (("slack", "webhook_url"), ("webhook", "url")):
+        url = (channel_config.get(channel) or {}).get(key)
+        if not url or (channel == "slack" and is_masked(url)) or settings is None:
+            continue
+        try:
+            check_url(url, settings)
+        except UnsafeURLError as exc:
+            errors[channel] = {key: [str(exc).replace(url, mask_url(url))]}
+    return errors
 
 
 class ConfigOutSchema(ConfigSchema):

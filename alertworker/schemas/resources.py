@@ -34,6 +34,7 @@ class DeliverySchema(Schema):
     next_attempt_at = fields.DateTime(allow_none=True)
     delivered_at = fields.DateTime(allow_none=True)
     digest_id = fields.Integer(allow_none=True)
+    escalation_step = fields.Integer(allow_none=True)  # the escalation step that made it (§14)
     updated_at = fields.DateTime()
 
 
@@ -64,8 +65,18 @@ class NotificationSchema(Schema):
     resolved_by = fields.Integer(allow_none=True)
 
 
+class EscalationSchema(Schema):
+    """A notification's escalation (SPEC §14); ``step`` counts the steps run, repeats included."""
+
+    policy_id = fields.Integer(allow_none=True)
+    step = fields.Integer()
+    next_at = fields.DateTime(allow_none=True)
+    state = fields.String()
+
+
 class NotificationDetailSchema(NotificationSchema):
     deliveries = fields.List(fields.Nested(DeliverySchema))
+    escalation = fields.Nested(EscalationSchema, allow_none=True)
 
 
 class NotificationPageSchema(Schema):
@@ -146,7 +157,7 @@ class PreferencesSchema(_Strict):
     slack_enabled = fields.Boolean(load_default=True)
     webhook_enabled = fields.Boolean(load_default=True)
     sms_enabled = fields.Boolean(load_default=True)
-    phone = fields.String(load_default=None, allow_none=True, validate=E164)  # E.164 (SPEC §14)
+    phone = fields.String(load_default=None, allow_none=True, validate=E164)  # SMS (SPEC §14, §15)
     min_severity = fields.String(load_default="info", validate=validate.OneOf(SEVERITIES))
     quiet_hours = fields.Nested(QuietHoursSchema, load_default=None, allow_none=True)
     digest = fields.String(load_default="off", validate=validate.OneOf(("off", "hourly", "daily")))

@@ -7,6 +7,7 @@ import { ALERT_TYPES, CHANNELS, CONDITIONS, MASK, SEVERITIES, typeLabel } from "
 import { $, h, icon } from "./dom.js";
 import { checkForm, flatten } from "./validate.js";
 import { closeModal, openModal } from "./modal.js";
+import { currentPolicies } from "./oncall.js";
 
 const form = () => $("#config-form");
 let editing = null; // the config being edited (as the API returned it), or null
@@ -108,6 +109,9 @@ function fill(config) {
   $("#f-sms-numbers").value = (cc.sms?.numbers || []).join("\n");
   $("#f-auto-resolve").value = c.auto_resolve_minutes ?? 0;
   $("#f-notify-on-resolve").checked = c.notify_on_resolve ?? true;
+  $("#f-policy").replaceChildren(h("option", { value: "", text: "No escalation" }),
+    ...currentPolicies().map((p) => h("option", { value: p.id, text: p.name })));
+  $("#f-policy").value = c.escalation_policy_id ?? "";
   $("#f-cooldown").value = c.cooldown_minutes ?? 15;
   $("#f-max-per-hour").value = c.max_alerts_per_hour ?? 10;
   $("#f-group-similar").checked = c.group_similar ?? true;
@@ -194,6 +198,7 @@ function collect() {
     group_similar: $("#f-group-similar").checked,
     group_by: split($("#f-group-by").value),
     conditions,
+    escalation_policy_id: $("#f-policy").value ? Number($("#f-policy").value) : null,
   };
   if ($("#f-severity").value) body.severity = $("#f-severity").value;
   return { body, headerRows };

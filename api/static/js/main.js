@@ -4,14 +4,17 @@
 import { api, onUnauthorized, token } from "./api.js";
 import { createConfig, loadConfigs, resetConfigs } from "./configs.js";
 import { $, announce, icon } from "./dom.js";
+import { loadOnCall, resetOnCall } from "./oncall.js";
 import { setUnread, setupCentre, startNotifications, stopNotifications } from "./notifications.js";
 
 function showLogin(message = "") {
   token.clear();
   stopNotifications();
   resetConfigs();
+  resetOnCall();
   $("#login").hidden = false;
   $("#configs-view").hidden = true;
+  $("#oncall-view").hidden = true;
   $("#bell").hidden = true;
   $("#sign-out").hidden = true;
   $("#login-error").textContent = message;
@@ -21,10 +24,11 @@ function showLogin(message = "") {
 async function showApp() {
   $("#login").hidden = true;
   $("#configs-view").hidden = false;
+  $("#oncall-view").hidden = false;
   $("#bell").hidden = false;
   $("#sign-out").hidden = false;
   try {
-    await loadConfigs();
+    await Promise.all([loadConfigs(), loadOnCall()]);
   } catch (error) {
     if (error.status !== 401) announce(`Could not load the configs: ${error.message}`, "error");
     return;

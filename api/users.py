@@ -1,0 +1,31 @@
+"""``/admin/alerts/users``: the tenant's users (id, email), to put in schedules and policies."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+from alertworker import users
+from alertworker.schemas.escalation import UserListSchema, UserSchema
+from api.auth import principal, require
+from api.ext import db
+from api.io import doc, json_body, reply
+
+bp = Blueprint("users", __name__)
+ONE, LIST = UserSchema(), UserListSchema()
+
+
+@bp.get("/admin/alerts/users")
+@require("alerts:read")
+@doc(response=LIST)
+def list_users():
+    """The tenant's users."""
+    return reply(LIST, {"items": users.list_users(db(), principal().tenant_id)})
+
+
+@bp.post("/admin/alerts/users")
+@require("alerts:write")
+@doc(body=UserSchema, response=ONE, status=201)
+def add_user():
+    """Add a user by email (409 if the tenant has one with that address)."""
+    email = ONE.load(json_body())["email"]
+    return reply(ONE, users.add_user(db(), principal().tenant_id, email), 201)
