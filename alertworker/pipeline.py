@@ -7,6 +7,7 @@
 3. evaluates each (event, config)'s conditions;
 4. for a replayed batch (redelivered or retried), skips (config, event_id) pairs already
    notified; otherwise the unique (config, event_id) keeps duplicates to one notification;
+   then ``silencing`` takes out the events that a silence or an inhibition keeps quiet (§16);
 5. coalesces events of the same (config, fingerprint) when the config has a cooldown, and asks
    Redis for every throttle decision in one round trip (test events bypass throttling);
 6. in one transaction, ``recording.record`` writes the decisions: notifications, delivery
@@ -39,6 +40,7 @@ from alertworker.recording import Group
 from alertworker.rejections import record_rejections, rejection
 from alertworker.schemas import EventSchema
 from alertworker.settings import Settings
+from alertworker.silencing import Quiet, Silencing
 from alertworker.throttle import Decision, Request, Throttle, fingerprint
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,7 @@ class BatchResult:
     rejected: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
     deliveries: list[Pending] = field(default_factory=list)  # to enqueue after the commit
+    quiet: list[Quiet] = field(default_factory=list)  # §16: silenced / inhibited, and by what
 
 
 class Pipeline:
@@ -68,6 +71,7 @@ class Pipeline:
         self.redis = redis
         self.throttle = Throttle(redis, settings.redis_key_prefix)
         self.configs = ConfigCache()
+        self.silencing = Silencing()
 
     def process(
         self,
@@ -116,6 +120,10 @@ class Pipeline:
             configs = self.configs.get(session, dict(tenants.values()))
 
             groups = self._match(conn, sql, events, tenants, configs, result.outcomes, replay)
+            # §16: silenced and inhibited events leave here, before the throttle
+            groups = self.silencing.apply(
+                session, groups, dict(tenants.values()), self.clock(), result
+            )
             decisions = self._decide(groups)
             summaries = recording.record(
                 conn, sql, groups, decisions, self.clock(), self.settings.delivery_lease_seconds,
