@@ -96,6 +96,8 @@ def test_expiring_a_pending_silence_never_lets_it_start(client, caller):
         (silence(ends_at=iso(-timedelta(minutes=1))), "ends_at"),
         (silence(starts_at=iso(timedelta(hours=3))), "ends_at"),  # end before start
         (silence(ends_at=iso(timedelta(days=90, minutes=5))), "ends_at"),
+        (silence(starts_at=iso(-timedelta(hours=2)), ends_at=iso(-timedelta(hours=1))),
+         "ends_at"),  # already over
         (silence(ends_at="tomorrow"), "ends_at"),
         (silence(comment=""), "comment"),
         (silence(comment="x" * 501), "comment"),

@@ -2,7 +2,7 @@
 
 A matcher's regex is compiled here, so one that does not compile is a 422 naming the matcher.
 ``SilenceSchema(now=...)`` checks the times against ``now``: ``ends_at`` after ``starts_at``
-(default now) and at most 90 days after now. Naive times are read as UTC.
+(default now), after now and at most 90 days after now. Naive times are read as UTC.
 """
 
 from __future__ import annotations
@@ -86,6 +86,8 @@ class SilenceSchema(_Strict):
         data["starts_at"], data["ends_at"] = starts, ends
         if ends <= starts:
             raise ValidationError({"ends_at": ["must be after starts_at"]})
+        if ends <= now:
+            raise ValidationError({"ends_at": ["must be in the future"]})
         if ends > now + MAX_SILENCE:
             raise ValidationError({"ends_at": ["must be at most 90 days from now"]})
 
