@@ -7,34 +7,19 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import delete, select
 
 from alertworker.models import AlertNotification, AlertThrottle, InhibitRule, Silence
-from alertworker.pipeline import Pipeline
-from tests.test_pipeline import Clock, event, notifications
+from tests import test_pipeline
+from tests.test_api_silences import QUOTA_RULE as QUOTA
+from tests.test_pipeline import event, notifications
 
+METRIC = "alertworker_evaluations_total"
 OPENAI = [{"name": "context.provider_name", "op": "=", "value": "openai"}]
-QUOTA = {
-    "source": [{"name": "alert_type", "op": "=", "value": "quota_exhausted"}],
-    "target": [{"name": "alert_type", "op": "=~",
-                "value": "cost_limit_warning|high_error_rate|high_latency"}],
-    "equal": ["context.provider_name"],
-}  # fmt: skip
 
 
-@pytest.fixture
-def clock():
-    return Clock()
-
-
-@pytest.fixture
-def pipeline(settings, session_factory, redis_client, clock):
-    return Pipeline(settings, session_factory, redis_client, clock=clock)
-
-
-@pytest.fixture
-def tenant(make_tenant):
-    return make_tenant("acme")
+clock, pipeline, tenant = test_pipeline.clock, test_pipeline.pipeline, test_pipeline.tenant
 
 
 @pytest.fixture
@@ -64,7 +49,9 @@ def test_a_silenced_storm_takes_no_cooldown_and_no_place_in_the_window(
     config = make_config(tenant, cooldown_minutes=600, max_alerts_per_hour=2)
     s = add(silence(tenant, clock))
     storm = [event() for _ in range(40)]
+    counted = REGISTRY.get_sample_value(METRIC, {"outcome": "silenced"}) or 0
     result = pipeline.process(storm)
+    assert REGISTRY.get_sample_value(METRIC, {"outcome": "silenced"}) == counted + 40
     assert notifications(db) == []
     assert result.outcomes["silenced"] == 40 and result.outcomes["matched"] == 40
     assert {(q.outcome, q.by, q.config_id) for q in result.quiet} == {("silenced", s.id, config.id)}
