@@ -140,7 +140,9 @@ class Silencing:
         self.max_tenants = max_tenants
         self._entries: dict[int, tuple[int, TenantRules]] = {}
 
-    def rules(self, session: Session, versions: dict[int, int], now: datetime):
+    def rules(
+        self, session: Session, versions: dict[int, int], now: datetime
+    ) -> dict[int, TenantRules]:
         """Each tenant's silences (not expired at load) and rules, at these versions."""
         stale = [t for t, v in versions.items() if self._entries.get(t, (None,))[0] != v]
         if stale:
@@ -171,6 +173,8 @@ class Silencing:
             t: [s for s in tr.silences if s.starts_at <= now < s.ends_at]
             for t, tr in by_tenant.items()
         }
+        if not any(active.values()) and not any(tr.rules for tr in by_tenant.values()):
+            return groups  # the common case: nothing to match
         verdicts: dict[tuple, _Verdict] = {}  # memo: (config, fingerprint, *context values)
         keyed: list[tuple[Group, list[tuple | None]]] = []
         for g in groups:
@@ -231,7 +235,7 @@ def _inhibit(conn: Any, targeted: list[_Verdict], by_tenant: dict[int, TenantRul
     for nid, tenant_id, cfg, fp, alert_type, severity, context in open_notifications_matching(
         conn, tenants, types
     ):
-        read = functools.partial(value_of_notification, alert_type, severity, cfg, context or {})
+        read = functools.partial(_read_notification, alert_type, severity, cfg, context or {})
         for r in by_tenant[tenant_id].rules:
             if r.id in wanted and alert_type in r.source_types and matches(r.source, read):
                 sources[(r.id, tuple(read(k) for k in r.equal))].append((nid, cfg, fp))
@@ -244,7 +248,7 @@ def _inhibit(conn: Any, targeted: list[_Verdict], by_tenant: dict[int, TenantRul
                 break
 
 
-def value_of_notification(alert_type: str, severity: str, config_id: int | None,
+def _read_notification(alert_type: str, severity: str, config_id: int | None,
                           ctx: dict[str, Any], name: str) -> str:  # fmt: skip
     return value_of(name, alert_type, severity, config_id, ctx)
 
@@ -253,8 +257,11 @@ def _split(session: Session, keyed, verdicts, now: datetime, result: Any) -> lis
     """Keep the passing events of each group; count, log and record the quiet ones."""
     kept, counts, quiet = [], Counter(), []
     for g, keys in keyed:
+        if not keys:  # the tenant has nothing to match
+            kept.append(g)
+            continue
         passing = []
-        for e, key in zip(g.events, keys or [None] * len(g.events), strict=True):
+        for e, key in zip(g.events, keys, strict=True):
             v = verdicts[key] if key is not None else None
             if v is None or v.outcome is None:
                 passing.append(e)
