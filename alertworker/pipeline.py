@@ -7,6 +7,7 @@
 3. evaluates each (event, config)'s conditions;
 4. for a replayed batch (redelivered or retried), skips (config, event_id) pairs already
    notified; otherwise the unique (config, event_id) keeps duplicates to one notification;
+   then ``silencing`` takes out the events that a silence or an inhibition keeps quiet (§16);
 5. coalesces events of the same (config, fingerprint) when the config has a cooldown, and asks
    Redis for every throttle decision in one round trip (test events bypass throttling); an
    allowed decision holds its alert only provisionally until step 7 confirms it;
@@ -42,6 +43,7 @@ from alertworker.recording import Group
 from alertworker.rejections import record_rejections, rejection
 from alertworker.schemas import EventSchema
 from alertworker.settings import Settings
+from alertworker.silencing import Quiet, Silencing
 from alertworker.throttle import Decision, Settlement, Throttle, fingerprint
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,7 @@ class BatchResult:
     outcomes: Counter[str] = field(default_factory=Counter)
     deliveries: list[Pending] = field(default_factory=list)  # to enqueue after the commit
     settlements: list[Settlement] = field(default_factory=list)  # to tell Redis after it
+    quiet: list[Quiet] = field(default_factory=list)  # §16: silenced / inhibited, and by what
 
 
 class Pipeline:
@@ -74,6 +77,7 @@ class Pipeline:
             redis, settings.redis_key_prefix, int(settings.throttle_provisional_seconds * 1000)
         )
         self.configs = ConfigCache()
+        self.silencing = Silencing()
 
     def process(
         self,
@@ -129,6 +133,8 @@ class Pipeline:
             events = [e for e in events if e["action"] == "trigger"]
 
             groups = self._match(conn, sql, events, tenants, configs, result.outcomes, replay)
+            # §16: silenced and inhibited events leave here, before the throttle
+            groups = self.silencing.apply(session, groups, dict(tenants.values()), now, result)
             decisions = self._decide(groups, now)
             decisions = lifecycle.reopen(
                 conn, groups, decisions, self.throttle, lambda again: self._decide(again, now)

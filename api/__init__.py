@@ -18,9 +18,11 @@ from api import (
     errors,
     events,
     health,
+    inhibit_rules,
     notifications,
     openapi,
     preferences,
+    silences,
     stream,
     test_alerts,
     web,
@@ -41,7 +43,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.teardown_appcontext(close_db)
     app.after_request(health.count_request)
     errors.register(app)
-    for module in (configs, notifications, stream, preferences, events, test_alerts):
+    for module in (configs, notifications, stream, preferences, events, test_alerts, silences,
+                   inhibit_rules):
         app.register_blueprint(module.bp, url_prefix=API_PREFIX)
     app.register_blueprint(health.bp)
     app.register_blueprint(openapi.bp)

@@ -25,6 +25,7 @@ from werkzeug.exceptions import HTTPException
 
 from alertworker.client import PublishError
 from alertworker.configs import NotFoundError
+from alertworker.silences import ConflictError
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,9 @@ def register(app: Flask) -> None:
     app.register_error_handler(ValidationError, _validation)
     app.register_error_handler(
         NotFoundError, lambda exc: error_response(ApiError(404, str(exc)))
+    )
+    app.register_error_handler(
+        ConflictError, lambda exc: error_response(ApiError(409, str(exc)))
     )
     app.register_error_handler(IntegrityError, _integrity)
     app.register_error_handler(OperationalError, _database)

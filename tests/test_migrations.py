@@ -26,6 +26,8 @@ TABLES = {
     "notification_preferences",
     "rejected_events",
     "notification_digests",
+    "silences",
+    "inhibit_rules",
 }
 
 

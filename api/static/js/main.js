@@ -1,17 +1,20 @@
 // The admin page at /alerts: sign in with a token (kept in sessionStorage), then the configs,
-// the bell and the notification centre. Everything goes through the REST API.
+// the silences, the bell and the notification centre. Everything goes through the REST API.
 
 import { api, onUnauthorized, token } from "./api.js";
 import { createConfig, loadConfigs, resetConfigs } from "./configs.js";
 import { $, announce, icon } from "./dom.js";
 import { setUnread, setupCentre, startNotifications, stopNotifications } from "./notifications.js";
+import { loadSilences, openSilenceForm, resetSilences } from "./silences.js";
 
 function showLogin(message = "") {
   token.clear();
   stopNotifications();
   resetConfigs();
+  resetSilences();
   $("#login").hidden = false;
   $("#configs-view").hidden = true;
+  $("#silences-view").hidden = true;
   $("#bell").hidden = true;
   $("#sign-out").hidden = true;
   $("#login-error").textContent = message;
@@ -21,12 +24,14 @@ function showLogin(message = "") {
 async function showApp() {
   $("#login").hidden = true;
   $("#configs-view").hidden = false;
+  $("#silences-view").hidden = false;
   $("#bell").hidden = false;
   $("#sign-out").hidden = false;
   try {
     await loadConfigs();
+    await loadSilences();
   } catch (error) {
-    if (error.status !== 401) announce(`Could not load the configs: ${error.message}`, "error");
+    if (error.status !== 401) announce(`Could not load the page: ${error.message}`, "error");
     return;
   }
   startNotifications();
@@ -62,6 +67,7 @@ function init() {
   $("#sign-out").addEventListener("click", () => showLogin("Token forgotten. Paste one to continue."));
   $("#new-config").addEventListener("click", createConfig);
   $("#empty-create").addEventListener("click", createConfig);
+  $("#new-silence").addEventListener("click", () => openSilenceForm());
   setupCentre();
   onUnauthorized(() => showLogin("Your token is no longer valid. Paste a new one."));
   if (token.get()) showApp();
