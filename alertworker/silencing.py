@@ -5,7 +5,8 @@ returns them without the events that an active silence or an inhibiting notifica
 quiet; those take no cooldown and no place in the hourly window. Each quiet event is counted
 (outcome ``silenced`` / ``inhibited`` in the evaluations metric, ``alert_throttles.
 silenced_count``), logged with the silence or notification id, and kept on the batch result
-(:class:`Quiet`) for the trail. Test alerts are never silenced, nor resolve events (§13).
+(:class:`Quiet`) for the trail. Test alerts are never silenced, nor resolve events (§13: the
+pipeline resolves with them before matching, so they never get here).
 
 Cost per event is a tuple and a dict look-up: each tenant's silences and rules are cached per
 ``config_version`` (every silence or rule write bumps it, and the pipeline reads it each
@@ -103,6 +104,7 @@ _OPEN = (
         N.c.tenant_id.in_(bindparam("tenants", expanding=True)),
         N.c.alert_type.in_(bindparam("types", expanding=True)),
         N.c.is_test.is_(False),
+        N.c.state != "resolved",
     )
     .order_by(N.c.id)
 )
@@ -184,7 +186,7 @@ class Silencing:
                 continue
             keys: list[tuple | None] = []
             for e in g.events:
-                if e["is_test"] or e.get("action") == "resolve":
+                if e["is_test"]:
                     keys.append(None)
                     continue
                 ctx = e["context"]

@@ -4,13 +4,16 @@ window; test alerts are never silenced; a notification never inhibits its own al
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
 from prometheus_client import REGISTRY
-from sqlalchemy import delete, select
+from sqlalchemy import event as sa_event
+from sqlalchemy import select
 
-from alertworker.models import AlertNotification, AlertThrottle, InhibitRule, Silence
+from alertworker.models import AlertNotification, AlertThrottle, InhibitRule, Silence, User
+from alertworker.notifications import acknowledge
 from tests import test_pipeline
 from tests.test_api_silences import QUOTA_RULE as QUOTA
 from tests.test_pipeline import event, notifications
@@ -20,6 +23,18 @@ OPENAI = [{"name": "context.provider_name", "op": "=", "value": "openai"}]
 
 
 clock, pipeline, tenant = test_pipeline.clock, test_pipeline.pipeline, test_pipeline.tenant
+
+
+@contextmanager
+def statements_run(engine):
+    """The SQL statements run on ``engine`` inside the block."""
+    statements: list[str] = []
+    listener = lambda *args: statements.append(args[2])  # noqa: E731
+    sa_event.listen(engine, "before_cursor_execute", listener)
+    try:
+        yield statements
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", listener)
 
 
 @pytest.fixture
@@ -128,7 +143,7 @@ def test_silences_are_per_tenant(pipeline, make_tenant, make_config, add, clock,
 
 
 def test_an_open_source_inhibits_the_target_with_equal_values(
-    pipeline, tenant, make_config, add, db
+    pipeline, tenant, make_config, add, db, settings
 ):
     make_config(tenant, alert_type="quota_exhausted", cooldown_minutes=0)
     latency = make_config(tenant, cooldown_minutes=0)
@@ -145,12 +160,29 @@ def test_an_open_source_inhibits_the_target_with_equal_values(
     summary = db.scalars(select(AlertThrottle).where(AlertThrottle.config_id == latency.id))
     assert sorted(t.silenced_count for t in summary) == [0, 1]
 
-    # The source goes away (on this branch: the row is deleted; with the lifecycle (§13),
-    # resolving it): the inhibition ends at once.
+    # Acknowledged is still open (§13): it still inhibits.
+    user = add(User(tenant_id=tenant.id, email="oncall@example.com"))
     with pipeline.session_factory() as s:
-        s.execute(delete(AlertNotification).where(AlertNotification.id == source.id))
-        s.commit()
+        acknowledge(s, tenant.id, source.id, user.id, settings.delivery_lease_seconds)
+    assert pipeline.process([event()]).outcomes["inhibited"] == 1
+
+    # A resolve event resolves the source: the inhibition ends at once.
+    assert pipeline.process([quota(action="resolve")]).outcomes["resolved"] == 1
+    db.expire_all()
+    assert db.get(AlertNotification, source.id).state == "resolved"
     assert pipeline.process([event()]).outcomes["notified"] == 1
+
+
+def test_a_resolve_event_is_never_silenced(pipeline, tenant, make_config, add, db, clock):
+    make_config(tenant, alert_type="quota_exhausted", cooldown_minutes=0)
+    pipeline.process([quota()])
+    add(silence(tenant, clock))  # matches every openai alert, the resolve's type too
+    result = pipeline.process([quota(action="resolve")])
+    assert result.outcomes["resolved"] == 1 and result.outcomes["silenced"] == 0
+    assert result.quiet == []
+    db.expire_all()
+    assert [n.state for n in notifications(db)] == ["resolved"]
+    assert pipeline.process([quota()]).outcomes["silenced"] == 1  # the silence does apply
 
 
 def test_a_notification_never_inhibits_its_own_alert(pipeline, tenant, make_config, add, db):
@@ -171,35 +203,21 @@ def test_a_notification_never_inhibits_its_own_alert(pipeline, tenant, make_conf
 
 
 def test_no_rules_and_no_silences_means_no_query(pipeline, tenant, make_config, engine):
-    from sqlalchemy import event as sa_event
-
     make_config(tenant, cooldown_minutes=0)
     pipeline.process([event()])  # warm the caches
-    statements = []
-    listener = lambda *args: statements.append(args[2])  # noqa: E731
-    sa_event.listen(engine, "before_cursor_execute", listener)
-    try:
+    with statements_run(engine) as statements:
         pipeline.process([event()])
-    finally:
-        sa_event.remove(engine, "before_cursor_execute", listener)
     assert not [s for s in statements if "silences" in s or "inhibit_rules" in s]
     assert not [s for s in statements if "alert_notifications.context" in s]
 
 
 def test_one_source_query_per_batch(pipeline, tenant, make_config, add, engine):
-    from sqlalchemy import event as sa_event
-
     make_config(tenant, cooldown_minutes=0, max_alerts_per_hour=1000)
     make_config(tenant, alert_type="quota_exhausted", cooldown_minutes=0)
     add(InhibitRule(tenant_id=tenant.id, **QUOTA))
     pipeline.process([quota()])
-    statements = []
-    listener = lambda *args: statements.append(args[2])  # noqa: E731
-    sa_event.listen(engine, "before_cursor_execute", listener)
-    try:
+    with statements_run(engine) as statements:
         result = pipeline.process([event(provider=f"p{i % 7}") for i in range(100)] + [event()])
-    finally:
-        sa_event.remove(engine, "before_cursor_execute", listener)
     assert result.outcomes["inhibited"] == 1 and result.outcomes["notified"] == 100
     assert len([s for s in statements if "alert_notifications.context" in s]) == 1
 
