@@ -13,7 +13,7 @@
    allowed decision holds its alert only provisionally until step 7 confirms it;
 6. in one transaction, ``recording.record`` has Postgres review what Redis allowed
    (``throttle_pg``) and writes the decisions: notifications, delivery rows, folds of
-   suppressed events, the ``alert_throttles`` summary; rejections too;
+   suppressed events, the ``alert_throttles`` summary (silenced counts too); rejections too;
 7. after the commit, hands the new deliveries to ``on_commit`` (the worker enqueues them),
    settles the provisional decisions in Redis (one round trip) and publishes the new
    notifications to the live stream.
@@ -59,6 +59,7 @@ class BatchResult:
     deliveries: list[Pending] = field(default_factory=list)  # to enqueue after the commit
     settlements: list[Settlement] = field(default_factory=list)  # to tell Redis after it
     quiet: list[Quiet] = field(default_factory=list)  # §16: silenced / inhibited, and by what
+    silenced: Counter[tuple[int, str]] = field(default_factory=Counter)  # by (config, fp)
 
 
 class Pipeline:

@@ -3,10 +3,11 @@
 :meth:`Silencing.apply` takes the batch's groups (after conditions, before the throttle) and
 returns them without the events that an active silence or an inhibiting notification keeps
 quiet; those take no cooldown and no place in the hourly window. Each quiet event is counted
-(outcome ``silenced`` / ``inhibited`` in the evaluations metric, ``alert_throttles.
-silenced_count``), logged with the silence or notification id, and kept on the batch result
-(:class:`Quiet`) for the trail. Test alerts are never silenced, nor resolve events (§13: the
-pipeline resolves with them before matching, so they never get here).
+(outcome ``silenced`` / ``inhibited`` in the evaluations metric; ``alert_throttles.
+silenced_count``, which ``recording`` adds in its key-ordered summary upsert), logged with the
+silence or notification id, and kept on the batch result (:class:`Quiet`) for the trail.
+Test alerts are never silenced, nor resolve events (§13: the pipeline resolves with them
+before matching, so they never get here).
 
 Cost per event is a tuple and a dict look-up: each tenant's silences and rules are cached per
 ``config_version`` (every silence or rule write bumps it, and the pipeline reads it each
@@ -26,8 +27,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from alertworker.catalog import ALERT_TYPES
@@ -40,12 +39,11 @@ from alertworker.matchers import (
     render,
     value_of,
 )
-from alertworker.models import AlertNotification, AlertThrottle, InhibitRule, Silence
+from alertworker.models import AlertNotification, InhibitRule, Silence
 from alertworker.recording import Group
 
 log = logging.getLogger(__name__)
 N = AlertNotification.__table__
-T = AlertThrottle.__table__
 
 
 @dataclass(frozen=True)
@@ -108,16 +106,6 @@ _OPEN = (
     )
     .order_by(N.c.id)
 )
-
-
-@functools.cache
-def _count_statement(dialect: str) -> Any:
-    upsert = (pg_insert if dialect == "postgresql" else sqlite_insert)(T)
-    return upsert.on_conflict_do_update(
-        index_elements=["config_id", "fingerprint"],
-        set_={"silenced_count": T.c.silenced_count + upsert.excluded.silenced_count,
-              "updated_at": upsert.excluded.updated_at},
-    )  # fmt: skip
 
 
 def compile_tenant(silences: list[Silence], rules: list[InhibitRule]) -> TenantRules:
@@ -199,7 +187,7 @@ class Silencing:
         targeted = [v for v in verdicts.values() if v.targeted]
         if targeted:
             _inhibit(session.connection(), targeted, by_tenant)
-        return _split(session, keyed, verdicts, now, result)
+        return _split(keyed, verdicts, result)
 
 
 @dataclass
@@ -255,8 +243,9 @@ def _read_notification(alert_type: str, severity: str, config_id: int | None,
     return value_of(name, alert_type, severity, config_id, ctx)
 
 
-def _split(session: Session, keyed, verdicts, now: datetime, result: Any) -> list[Group]:
-    """Keep the passing events of each group; count, log and record the quiet ones."""
+def _split(keyed, verdicts, result: Any) -> list[Group]:
+    """Keep the passing events of each group; count, log and record the quiet ones (their
+    ``silenced_count`` is left on ``result.silenced`` for ``recording`` to write)."""
     kept, counts, quiet = [], Counter(), []
     for g, keys in keyed:
         if not keys:  # the tenant has nothing to match
@@ -280,15 +269,10 @@ def _split(session: Session, keyed, verdicts, now: datetime, result: Any) -> lis
     first: dict[tuple, str] = {}
     for q in quiet:
         first.setdefault((q.config_id, q.outcome, q.by), q.event_id)
-    totals: Counter[tuple[int, str]] = Counter()
     for (cfg, fp, outcome, by), n in sorted(counts.items()):
         result.outcomes[outcome] += n
-        totals[(cfg, fp)] += n
+        result.silenced[(cfg, fp)] += n  # recording adds it to alert_throttles, in key order
         what = "silence" if outcome == "silenced" else "notification"
         log.info("event %s config %d: %s by %s %d (%d event(s) of the batch)",
                  first[(cfg, outcome, by)], cfg, outcome, what, by, n)  # fmt: skip
-    rows = [{"config_id": cfg, "fingerprint": fp, "silenced_count": n, "sent_count": 0,
-             "suppressed_count": 0, "updated_at": now}
-            for (cfg, fp), n in sorted(totals.items())]  # fmt: skip
-    session.connection().execute(_count_statement(session.get_bind().dialect.name), rows)
     return kept

@@ -221,3 +221,17 @@ def test_one_source_query_per_batch(pipeline, tenant, make_config, add, engine):
     assert result.outcomes["inhibited"] == 1 and result.outcomes["notified"] == 100
     assert len([s for s in statements if "alert_notifications.context" in s]) == 1
 
+
+def test_silenced_counts_join_the_key_ordered_summary_upsert(
+    pipeline, tenant, make_config, add, clock, engine, db
+):
+    """One upsert locks a batch's alert_throttles rows, in key order, silenced ones included:
+    a second upsert after it (or before) could lock in another order than a racing batch."""
+    config = make_config(tenant, cooldown_minutes=0)
+    add(silence(tenant, clock))
+    with statements_run(engine) as statements:
+        result = pipeline.process([event(), event(provider="azure")])
+    assert result.outcomes["silenced"] == 1 and result.outcomes["notified"] == 1
+    assert len([s for s in statements if s.startswith("INSERT INTO alert_throttles")]) == 1
+    rows = db.scalars(select(AlertThrottle).where(AlertThrottle.config_id == config.id))
+    assert sorted((t.silenced_count, t.sent_count) for t in rows) == [(0, 1), (1, 0)]
