@@ -104,6 +104,10 @@ def run(host: str, port: int, concurrency: int) -> None:
 @click.option("--noop-tasks", type=click.IntRange(1), help="No-op tasks for the floor [5000].")
 @click.option("--batch", type=click.IntRange(1, 500), help="Events per broker message [500].")
 @click.option("--workers", type=click.IntRange(1, 64), help="Worker --concurrency [1].")
+@click.option("--silences", type=click.IntRange(0, 10_000),
+              help="Run the storm again with this many silences loaded [0].")
+@click.option("--inhibit-rules", type=click.IntRange(0, 10_000),
+              help="... and this many inhibition rules [0].")  # fmt: skip
 @click.option("--smoke", is_flag=True, help="A few hundred events: checks counts, in seconds.")
 @click.option("--admin-url", help="Postgres admin URL the bench database is created from.")
 @click.option("--redis-url", help="Redis (throttle store and broker) [redis://127.0.0.1:6379/0].")

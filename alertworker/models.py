@@ -251,6 +251,7 @@ class AlertThrottle(Base):
     last_sent_at: Mapped[datetime | None]
     sent_count: Mapped[int] = mapped_column(default=0)
     suppressed_count: Mapped[int] = mapped_column(default=0)
+    silenced_count: Mapped[int] = mapped_column(default=0, server_default="0")  # §16: and inhibited
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
@@ -315,6 +316,27 @@ class EscalationPolicy(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+# --- §16 silences and inhibition -------------------------------------------------------------
+
+
+class Silence(Base):
+    """Events matching every matcher between ``starts_at`` and ``ends_at`` are not notified
+    (SPEC §16); the state (pending, active, expired) is derived from the two times."""
+
+    __tablename__ = "silences"
+    __table_args__ = (Index(None, "tenant_id", "ends_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    matchers: Mapped[list[Any]]
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    comment: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 class OnCallSchedule(Base):
     """SPEC §14: layers and overrides in their validated JSON form (``schedules.from_data``)."""
 
@@ -328,3 +350,36 @@ class OnCallSchedule(Base):
     overrides: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class InhibitRule(Base):
+    """While an open notification matches ``source``, events matching ``target`` with the same
+    ``equal`` values are not notified (SPEC §16)."""
+
+    __tablename__ = "inhibit_rules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), index=True
+    )
+    source: Mapped[list[Any]]
+    target: Mapped[list[Any]]
+    equal: Mapped[list[Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+@event.listens_for(Session, "before_flush")
+def _bump_version_for_silencing(session: Session, _ctx: Any, _instances: Any) -> None:
+    """Silences and rules are cached with the configs: a write bumps ``config_version`` too."""
+    tenant_ids = {
+        obj.tenant_id
+        for obj in (*session.new, *session.dirty, *session.deleted)
+        if isinstance(obj, Silence | InhibitRule) and obj.tenant_id is not None
+    }
+    if tenant_ids:
+        session.execute(
+            update(Tenant)
+            .where(Tenant.id.in_(tenant_ids))
+            .values(config_version=Tenant.config_version + 1)
+        )

@@ -7,17 +7,19 @@
 3. evaluates each (event, config)'s conditions;
 4. for a replayed batch (redelivered or retried), skips (config, event_id) pairs already
    notified; otherwise the unique (config, event_id) keeps duplicates to one notification;
+   then ``silencing`` takes out the events that a silence or an inhibition keeps quiet (§16);
 5. coalesces events of the same (config, fingerprint) when the config has a cooldown, and asks
    Redis for every throttle decision in one round trip (test events bypass throttling); an
    allowed decision holds its alert only provisionally until step 7 confirms it;
 6. in one transaction, ``recording.record`` has Postgres review what Redis allowed
    (``throttle_pg``) and writes the decisions: notifications, delivery rows, folds of
-   suppressed events, the ``alert_throttles`` summary; rejections too;
+   suppressed events, the ``alert_throttles`` summary (silenced counts too); rejections too;
 7. after the commit, hands the new deliveries to ``on_commit`` (the worker enqueues them),
    settles the provisional decisions in Redis (one round trip) and publishes the new
    notifications to the live stream.
 
-Database errors propagate: the caller retries the whole batch, which is idempotent.
+A deadlock between concurrent batches is run again here as a replay; other database errors
+propagate: the caller retries the whole batch, which is idempotent.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from datetime import datetime
 from typing import Any
 
 from marshmallow import ValidationError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
 
 from alertworker import lifecycle, metrics, recording, statements, stream
@@ -42,9 +45,12 @@ from alertworker.recording import Group
 from alertworker.rejections import record_rejections, rejection
 from alertworker.schemas import EventSchema
 from alertworker.settings import Settings
+from alertworker.silencing import Quiet, Silencing
 from alertworker.throttle import Decision, Settlement, Throttle, fingerprint
 
 log = logging.getLogger(__name__)
+
+LOCK_CONFLICT_TRIES = 5
 
 _schema = EventSchema()
 
@@ -56,6 +62,8 @@ class BatchResult:
     outcomes: Counter[str] = field(default_factory=Counter)
     deliveries: list[Pending] = field(default_factory=list)  # to enqueue after the commit
     settlements: list[Settlement] = field(default_factory=list)  # to tell Redis after it
+    quiet: list[Quiet] = field(default_factory=list)  # §16: silenced / inhibited, and by what
+    silenced: Counter[tuple[int, str]] = field(default_factory=Counter)  # by (config, fp)
 
 
 class Pipeline:
@@ -74,6 +82,7 @@ class Pipeline:
             redis, settings.redis_key_prefix, int(settings.throttle_provisional_seconds * 1000)
         )
         self.configs = ConfigCache()
+        self.silencing = Silencing()
 
     def process(
         self,
@@ -82,6 +91,27 @@ class Pipeline:
         replay: bool = False,
         on_commit: Callable[[list[Pending]], None] | None = None,
     ) -> BatchResult:
+        """Process one batch (see :meth:`_process`). A transaction that Postgres aborts as a
+        deadlock or serialization failure (concurrent batches locking the same alerts in
+        another order) is run again at once as a replay, up to LOCK_CONFLICT_TRIES times."""
+        metrics.EVENTS_RECEIVED.inc(len(raw_events))
+        for attempt in range(1, LOCK_CONFLICT_TRIES + 1):
+            try:
+                return self._process(raw_events, replay=replay or attempt > 1, on_commit=on_commit)
+            except OperationalError as exc:
+                if attempt == LOCK_CONFLICT_TRIES or not _lock_conflict(exc):
+                    raise
+                log.info("batch hit a lock conflict (try %d), running it again: %s", attempt,
+                         type(exc.orig).__name__)  # fmt: skip
+        raise AssertionError("unreachable")
+
+    def _process(
+        self,
+        raw_events: list[Any],
+        *,
+        replay: bool,
+        on_commit: Callable[[list[Pending]], None] | None,
+    ) -> BatchResult:
         """Process one batch. ``replay``: the batch may have been processed before (a
         redelivered or retried message): pairs already notified are then skipped before the
         throttle, so a late replay cannot take a cooldown or a place in the hourly window.
@@ -89,7 +119,6 @@ class Pipeline:
         them there, first thing, for latency); they are also in the result."""
         result = BatchResult(received=len(raw_events))
         now = self.clock()
-        metrics.EVENTS_RECEIVED.inc(len(raw_events))
         events, rejects, seen = [], [], set()
         for raw in raw_events:
             if not isinstance(raw, dict):
@@ -129,6 +158,8 @@ class Pipeline:
             events = [e for e in events if e["action"] == "trigger"]
 
             groups = self._match(conn, sql, events, tenants, configs, result.outcomes, replay)
+            # §16: silenced and inhibited events leave here, before the throttle
+            groups = self.silencing.apply(session, groups, dict(tenants.values()), now, result)
             decisions = self._decide(groups, now)
             decisions = lifecycle.reopen(
                 conn, groups, decisions, self.throttle, lambda again: self._decide(again, now)
@@ -206,6 +237,10 @@ class Pipeline:
         )
         answers = dict(zip(map(id, throttled), asked, strict=True))
         return [answers.get(id(g), Decision(True, "test")) for g in groups]
+
+
+def _lock_conflict(exc: OperationalError) -> bool:
+    return getattr(exc.orig, "pgcode", None) in ("40P01", "40001")  # deadlock, serialization
 
 
 def _wire(event: dict[str, Any]) -> dict[str, Any]:

@@ -52,7 +52,7 @@ def record(
     ``result``); returns the summaries of the new notifications for the live stream."""
     throttled = [(g, d) for g, d in zip(groups, decisions, strict=True) if d.reason != "test"]
     sent_in_hour = throttle_pg.sent_in_last_hour(conn, sql, throttled, now)
-    known = throttle_pg.lock(conn, sql, throttled, now)
+    known = throttle_pg.lock(conn, sql, throttled, result.silenced, now)
     overruled = throttle_pg.review(conn, sql, throttled, known, sent_in_hour, now)
     final = [(g, overruled.get(id(g), d)) for g, d in zip(groups, decisions, strict=True)]
     notify = [(g, d) for g, d in final if d.allowed]

@@ -76,6 +76,7 @@ def for_dialect(dialect: str) -> Statements:
             set_={
                 "sent_count": T.c.sent_count + upsert.excluded.sent_count,
                 "suppressed_count": T.c.suppressed_count + upsert.excluded.suppressed_count,
+                "silenced_count": T.c.silenced_count + upsert.excluded.silenced_count,
                 "last_sent_at": func.coalesce(upsert.excluded.last_sent_at, T.c.last_sent_at),
                 "updated_at": upsert.excluded.updated_at,
             },

@@ -5,10 +5,10 @@ Redis decides first (:mod:`alertworker.throttle`); Postgres reviews only what Re
 transaction, before any notification is written:
 
 1. the ``alert_throttles`` row of every throttled (config, fingerprint) is upserted in key order
-   (adding the counts of what Redis suppressed), which locks it until the commit, and returns
-   its ``last_sent_at``. That row lock is the serialisation point of allowed decisions: two
-   workers allowed the same alert (Redis away, or back empty) take turns, and the second sees
-   the first's send;
+   (adding the counts of what Redis suppressed, and of what §16 silenced), which locks it
+   until the commit, and returns its ``last_sent_at``. That row lock is the serialisation point
+   of allowed decisions: two workers allowed the same alert (Redis away, or back empty) take
+   turns, and the second sees the first's send;
 2. an allowed decision whose alert Postgres saw sent within its cooldown is suppressed after all
    (``cooldown``), unless its own notification is that send (a replay: the unique key answers);
 3. with Redis unreachable (``fail_open``), the hourly cap counts the configs' notifications of
@@ -45,16 +45,20 @@ def sent_in_last_hour(conn: Any, sql: Any, throttled: Throttled, now: datetime) 
     return Counter(dict(conn.execute(sql.sent_since, {"cfgs": blind, "since": since}).all()))
 
 
-def lock(conn: Any, sql: Any, throttled: Throttled, now: datetime) -> dict[Key, datetime | None]:
+def lock(
+    conn: Any, sql: Any, throttled: Throttled, silenced: Counter[Key], now: datetime
+) -> dict[Key, datetime | None]:
     """Lock every throttled alert's summary row in key order, adding the events Redis
-    suppressed; returns each row's ``last_sent_at``."""
+    suppressed and those ``silenced`` (§16: silenced or inhibited, which took no throttle
+    decision); returns each row's ``last_sent_at``."""
     suppressed: Counter[Key] = Counter()
     for g, d in throttled:
         suppressed[(g.config.id, g.fingerprint)] += 0 if d.allowed else len(g.events)
     rows = [
-        {"config_id": cfg, "fingerprint": fp, "sent_count": 0, "suppressed_count": n,
+        {"config_id": key[0], "fingerprint": key[1], "sent_count": 0,
+         "suppressed_count": suppressed[key], "silenced_count": silenced[key],
          "last_sent_at": None, "updated_at": now}
-        for (cfg, fp), n in sorted(suppressed.items())
+        for key in sorted(suppressed.keys() | silenced.keys())
     ]  # fmt: skip
     if not rows:
         return {}

@@ -19,10 +19,12 @@ from api import (
     escalation,
     events,
     health,
+    inhibit_rules,
     notifications,
     openapi,
     preferences,
     schedules,
+    silences,
     stream,
     test_alerts,
     users,
@@ -46,7 +48,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     errors.register(app)
     for module in (
         configs, notifications, stream, preferences, events, test_alerts,
-        users, schedules, escalation,
+        users, schedules, escalation, silences, inhibit_rules,
     ):  # fmt: skip
         app.register_blueprint(module.bp, url_prefix=API_PREFIX)
     app.register_blueprint(health.bp)

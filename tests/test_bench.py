@@ -83,7 +83,7 @@ def test_a_phase_that_lost_or_mangled_anything_is_refused(changes, complaint):
 def test_a_smoke_run_accounts_for_everything_and_leaves_nothing_behind(tmp_path):
     results = run(
         Options.smoke(admin_url=ADMIN_PG_URL, redis_url=REDIS_URL, output=tmp_path,
-                      progress=False)
+                      progress=False, silences=50, inhibit_rules=20)
     )
 
     storm, notify, latency = results["throttled"], results["notify"], results["latency"]
@@ -96,6 +96,10 @@ def test_a_smoke_run_accounts_for_everything_and_leaves_nothing_behind(tmp_path)
         assert figure > 0
     assert json.loads((tmp_path / os.path.basename(results["json"])).read_text())["ratios"]
     assert "ratio throttled / no-op" in table(results)
+    loaded = results["throttled_silencing"]  # the storm again, 50 silences and 20 rules loaded
+    assert loaded["checks"]["notifications"] == loaded["fingerprints"]
+    assert loaded["silences"] == 50 and results["ratios"]["silencing_vs_none"] > 0
+    assert "the storm with 50 silences, 20 rules" in table(results)
 
     engine = create_engine(ADMIN_PG_URL)
     with engine.connect() as conn:

@@ -28,6 +28,8 @@ TABLES = {
     "notification_digests",
     "escalation_policies",
     "oncall_schedules",
+    "silences",
+    "inhibit_rules",
 }
 
 

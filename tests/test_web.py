@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -476,6 +477,90 @@ def test_oncall_views_and_the_policy_picker(page, admin_token, session_factory):
     with session_factory() as session:
         assert session.get(models.AlertConfig, config.id).escalation_policy_id is None
     assert page.problems == []
+
+
+def test_silences_on_the_page(page, admin_token, session_factory):
+    """Create a silence with a matcher and a duration, see a 422 explained, expire it; "Silence
+    similar" on a notification pre-fills its type and provider; inhibition rules are shown."""
+    from playwright.sync_api import expect
+
+    from tests.test_api_support import add_notification
+
+    expect.set_options(timeout=20_000)
+    with session_factory() as session:
+        tenant_id = session.scalars(select(models.Tenant.id)).one()
+        session.add(models.InhibitRule(
+            tenant_id=tenant_id, equal=["context.provider_name"],
+            source=[{"name": "alert_type", "op": "=", "value": "quota_exhausted"}],
+            target=[{"name": "alert_type", "op": "=", "value": "high_latency"}]))  # fmt: skip
+        session.commit()
+    add_notification(session_factory, tenant_id, title="openai is slow")
+
+    page.goto("/alerts")
+    page.fill("#token", admin_token)
+    page.keyboard.press("Enter")
+    expect(page.locator("#silences-empty")).to_be_visible()
+    rule = page.locator("#rule-list .rule")
+    expect(rule).to_contain_text('alert_type = "quota_exhausted"')
+    expect(rule).to_contain_text("with the same context.provider_name")
+    assert rule.locator("button").count() == 0  # read-only
+
+    page.click("#new-silence")
+    expect(page.locator("#silence-modal")).to_be_visible()
+    matcher = page.locator("#s-matchers .matcher-row").first
+    matcher.locator(".matcher-name").fill("context.region")
+    matcher.locator(".matcher-op").select_option("=~")
+    matcher.locator(".matcher-value").fill("(eu")
+    page.fill("#s-duration", "90 min")
+    page.fill("#s-comment", "EU maintenance window")
+    page.click("#save-silence")  # the API refuses the regex (422), the form says why
+    expect(page.locator("#silence-form-error")).to_contain_text("regular expression")
+    matcher.locator(".matcher-value").fill("eu-.*")
+    page.click("#save-silence")
+    expect(page.locator("#silence-modal")).to_be_hidden()
+    row = page.locator("#silence-list tr").first
+    expect(row).to_have_attribute("data-state", "active")
+    expect(row).to_contain_text('context.region =~ "eu-.*"')
+    with session_factory() as session:
+        silence = session.scalars(select(models.Silence)).one()
+    assert silence.matchers == [{"name": "context.region", "op": "=~", "value": "eu-.*"}]
+    minutes = (silence.ends_at - silence.starts_at).total_seconds() / 60
+    assert 89 < minutes < 91 and silence.comment == "EU maintenance window"
+    shot(page, "11-silences")
+
+    row.locator("[data-action=expire]").click()
+    expect(row).to_have_attribute("data-state", "expired")
+    expect(row.locator("[data-action=expire]")).to_have_count(0)
+    with session_factory() as session:
+        ended = session.get(models.Silence, silence.id).ends_at
+    assert ended <= datetime.now(UTC)
+
+    page.click("#bell")
+    item = page.locator("#notification-list .notification").first
+    item.locator(".notification-summary").click()
+    item.locator("[data-action=silence-similar]").click()
+    expect(page.locator("#silence-modal")).to_be_visible()
+    rows = page.locator("#s-matchers .matcher-row")
+    expect(rows).to_have_count(2)
+    for i, (name, value) in enumerate([("alert_type", "high_latency"),
+                                       ("context.provider_name", "openai")]):
+        expect(rows.nth(i).locator(".matcher-name")).to_have_value(name)
+        expect(rows.nth(i).locator(".matcher-value")).to_have_value(value)
+    page.fill("#s-comment", "restarting the openai proxy")
+    page.click("#save-silence")
+    expect(page.locator("#silence-modal")).to_be_hidden()
+    expect(page.locator("#centre-status")).to_contain_text("created (active)")
+    with session_factory() as session:
+        newest = session.scalars(select(models.Silence).order_by(models.Silence.id.desc())).first()
+    assert newest.matchers == [
+        {"name": "alert_type", "op": "=", "value": "high_latency"},
+        {"name": "context.provider_name", "op": "=", "value": "openai"},
+    ]
+    assert 119 < (newest.ends_at - newest.starts_at).total_seconds() / 60 < 121
+    page.keyboard.press("Escape")
+    expect(page.locator("#silence-list tr")).to_have_count(2)
+    assert page.problems == []
+
 
 
 def _is_active(session_factory, config_id: int) -> bool:

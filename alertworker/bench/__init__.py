@@ -6,7 +6,8 @@ file's own command, ``--concurrency`` aside (:mod:`alertworker.bench.procs`):
 
 1. floor: a no-op Celery task's drain rate per worker process, and the throttle script's raw
    rate from this process (single calls, pipelined ×100);
-2. throttled path: a storm of events over a few fingerprints, pre-published in batches;
+2. throttled path: a storm of events over a few fingerprints, pre-published in batches
+   (with ``silences``/``inhibit_rules``, again with that many loaded: :mod:`.silencing`);
 3. notify path: one notification and one webhook delivery per event, to a local receiver;
 4. latency: single publishes at a steady rate, publish -> webhook received;
 5. ratios of (2) and (3) to (1), the worker's peak memory, the machine.
@@ -29,11 +30,13 @@ from alertworker.bench import phases, report
 from alertworker.bench.checks import BenchFailure, unknown_arrivals
 from alertworker.bench.latency import latency
 from alertworker.bench.procs import ROOT
+from alertworker.bench.silencing import loader
 from alertworker.bench.stage import Stage
 
 __all__ = ["BenchFailure", "Options", "run"]
 
-TARGETS = {"throttled_vs_noop": 5.0, "notify_vs_noop": 0.5, "p50_ms": 10.0, "p99_ms": 50.0}
+TARGETS = {"throttled_vs_noop": 5.0, "notify_vs_noop": 0.5, "p50_ms": 10.0, "p99_ms": 50.0,
+           "silencing_vs_none": 0.9}  # fmt: skip
 
 
 @dataclass
@@ -53,6 +56,8 @@ class Options:
     output: Path | None = field(default_factory=lambda: Path("bench-results"))
     progress: bool = True
     keep_logs: bool = False  # the workers' logs (always kept when the run fails)
+    silences: int = 0  # with either: the storm again with these loaded (SPEC §16)
+    inhibit_rules: int = 0
 
     @classmethod
     def smoke(cls, **changes: Any) -> Options:
@@ -86,13 +91,19 @@ def run(options: Options) -> dict[str, Any]:
         results["throttled"] = phases.storm(
             stage, options.events, options.fingerprints, options.batch, show
         )
+        if options.silences or options.inhibit_rules:
+            results["throttled_silencing"] = phases.storm(
+                stage, options.events, options.fingerprints, options.batch, show,
+                "bench-storm-silencing", loader(options.silences, options.inhibit_rules),
+            ) | {"silences": options.silences, "inhibit_rules": options.inhibit_rules}
         results["notify"], results["latency"] = phases.notify(
             stage, options.notify_events, options.batch, show,
             lambda worker: latency(stage, worker, options.latency_events, options.latency_rate,
                                    show),
         )
-        ids = [i for p in ("throttled", "notify", "latency")
-               for i in results[p]["checks"].pop("delivery_ids")]
+        phases_run = [p for p in ("throttled", "throttled_silencing", "notify", "latency")
+                      if p in results]
+        ids = [i for p in phases_run for i in results[p]["checks"].pop("delivery_ids")]
         if strays := unknown_arrivals(stage.receiver.arrivals, ids):
             raise BenchFailure("; ".join(strays))
     results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
@@ -114,6 +125,10 @@ def _summarise(r: dict[str, Any]) -> None:
         "notify_vs_noop": r["ratios"]["notify_vs_noop"] >= TARGETS["notify_vs_noop"],
         "latency": lat["p50_ms"] <= TARGETS["p50_ms"] and lat["p99_ms"] <= TARGETS["p99_ms"],
     }
+    if "throttled_silencing" in r:
+        ratio = r["throttled_silencing"]["per_second"] / r["throttled"]["per_second"]
+        r["ratios"]["silencing_vs_none"] = ratio
+        r["targets"]["silencing_vs_none"] = ratio >= TARGETS["silencing_vs_none"]
     r["peak_rss_mib"] = max(
         r[p]["peak_rss_mib"] for p in ("throttled", "notify") if "peak_rss_mib" in r[p]
     )

@@ -163,12 +163,18 @@ def publish_batched(stage: Stage, events: list[dict[str, Any]], batch: int, labe
     return {"publish_seconds": round(seconds, 3), "publish_per_second": len(events) / seconds}
 
 
-def storm(stage: Stage, events: int, fingerprints: int, batch: int, show: bool) -> dict[str, Any]:
-    config = stage.make_config("bench-storm", "circuit_breaker_opened")
+def storm(
+    stage: Stage, events: int, fingerprints: int, batch: int, show: bool,
+    slug: str = "bench-storm", prepare: Callable[[Stage, str], None] | None = None,
+) -> dict[str, Any]:
+    """The throttled path; ``prepare(stage, slug)`` adds rows to the tenant first."""
+    config = stage.make_config(slug, "circuit_breaker_opened")
+    if prepare is not None:
+        prepare(stage, slug)
     published = publish_batched(
         stage,
-        [alert_event("bench-storm", i, f"provider-{i % fingerprints}") for i in range(events)],
-        batch, "throttled: publish", show,
+        [alert_event(slug, i, f"provider-{i % fingerprints}") for i in range(events)],
+        batch, f"{slug}: publish", show,
     )
     messages = math.ceil(events / batch)
     # The throttle summary counts every event once (sent or suppressed), at any concurrency.
@@ -181,7 +187,7 @@ def storm(stage: Stage, events: int, fingerprints: int, batch: int, show: bool) 
         with stage.session_factory() as s:
             return int(s.scalar(accounted) or 0)
 
-    with stage.worker("storm") as worker:
+    with stage.worker(slug) as worker:
         start = first_consumption(stage, worker, messages)
         with Progress("throttled: events", events, show) as bar:
             wait_until(count, events, "throttled: events accounted", worker, bar, every=0.1)

@@ -112,6 +112,11 @@ def table(r: dict[str, Any]) -> str:
     row(f"2 throttled: storm of {t['events']:,} events / {t['fingerprints']} fps",
         t["per_second"], "events/s")
     row("  CPU per event (worker processes)", t["cpu_us_per_event"], "µs")
+    if ts := r.get("throttled_silencing"):
+        row(f"2 the storm with {ts['silences']} silences, {ts['inhibit_rules']} rules",
+            ts["per_second"], "events/s")
+        row("  ratio to the plain storm", ratio["silencing_vs_none"],
+            f"x  target >= 0.9: {_verdict(targets['silencing_vs_none'])}", ",.2f")
     row(f"3 notify: {n['events']:,} events, one webhook each", n["notifications_per_second"],
         "notifications/s")
     row("  deliveries reaching the receiver", n["deliveries_per_second"], "deliveries/s")

@@ -11,7 +11,7 @@ may page the same destination again, triggers and resolves stay one per destinat
 Downgrade deletes escalation deliveries (the old key cannot hold them).
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-01
 """
 
@@ -21,7 +21,7 @@ import alertworker.db
 
 
 revision = '0005'
-down_revision = '0003'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 

@@ -1,20 +1,23 @@
 // The admin page at /alerts: sign in with a token (kept in sessionStorage), then the configs,
-// the bell and the notification centre. Everything goes through the REST API.
+// the silences, the bell and the notification centre. Everything goes through the REST API.
 
 import { api, onUnauthorized, token } from "./api.js";
 import { createConfig, loadConfigs, resetConfigs } from "./configs.js";
 import { $, announce, icon } from "./dom.js";
 import { loadOnCall, resetOnCall } from "./oncall.js";
 import { setUnread, setupCentre, startNotifications, stopNotifications } from "./notifications.js";
+import { loadSilences, openSilenceForm, resetSilences } from "./silences.js";
 
 function showLogin(message = "") {
   token.clear();
   stopNotifications();
   resetConfigs();
   resetOnCall();
+  resetSilences();
   $("#login").hidden = false;
   $("#configs-view").hidden = true;
   $("#oncall-view").hidden = true;
+  $("#silences-view").hidden = true;
   $("#bell").hidden = true;
   $("#sign-out").hidden = true;
   $("#login-error").textContent = message;
@@ -25,12 +28,13 @@ async function showApp() {
   $("#login").hidden = true;
   $("#configs-view").hidden = false;
   $("#oncall-view").hidden = false;
+  $("#silences-view").hidden = false;
   $("#bell").hidden = false;
   $("#sign-out").hidden = false;
   try {
-    await Promise.all([loadConfigs(), loadOnCall()]);
+    await Promise.all([loadConfigs(), loadOnCall(), loadSilences()]);
   } catch (error) {
-    if (error.status !== 401) announce(`Could not load the configs: ${error.message}`, "error");
+    if (error.status !== 401) announce(`Could not load the page: ${error.message}`, "error");
     return;
   }
   startNotifications();
@@ -66,6 +70,7 @@ function init() {
   $("#sign-out").addEventListener("click", () => showLogin("Token forgotten. Paste one to continue."));
   $("#new-config").addEventListener("click", createConfig);
   $("#empty-create").addEventListener("click", createConfig);
+  $("#new-silence").addEventListener("click", () => openSilenceForm());
   setupCentre();
   onUnauthorized(() => showLogin("Your token is no longer valid. Paste a new one."));
   if (token.get()) showApp();

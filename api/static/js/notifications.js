@@ -7,6 +7,7 @@ import { CHANNELS, typeLabel } from "./catalog.js";
 import { noteNotification } from "./configs.js";
 import { $, h, icon, severityBadge, timeElement, toast } from "./dom.js";
 import { isOpen, openModal } from "./modal.js";
+import { silenceSimilar } from "./silences.js";
 
 let stream = null;
 let nextCursor = null;
@@ -174,9 +175,11 @@ function renderDetail(li, n) {
   const readButton = h("button", { type: "button", class: "button small", "data-action": "read", text: "Mark read", disabled: n.is_read });
   const ackButton = h("button", { type: "button", class: "button small primary", "data-action": "acknowledge", text: "Acknowledge", disabled: n.state !== "firing" });
   const resolveButton = h("button", { type: "button", class: "button small", "data-action": "resolve", text: "Resolve", disabled: n.state === "resolved" });
+  const similarButton = h("button", { type: "button", class: "button small", "data-action": "silence-similar", text: "Silence similar" });
   readButton.addEventListener("click", () => act(li, id, "read"));
   ackButton.addEventListener("click", () => act(li, id, "acknowledge"));
   resolveButton.addEventListener("click", () => act(li, id, "resolve"));
+  similarButton.addEventListener("click", () => silenceSimilar(n, (s, text) => { $("#centre-status").textContent = text; }));
   li.querySelector(".notification-detail").replaceChildren(
     n.message ? h("p", { class: "notification-message", text: n.message }) : null,
     h("p", { class: "muted small" },
@@ -190,7 +193,7 @@ function renderDetail(li, n) {
       h("caption", { class: "sr-only", text: "Deliveries per channel" }),
       h("thead", {}, h("tr", {}, ...["Channel", "Status", "Attempts", "Last error"].map((t) => h("th", { scope: "col", text: t })))),
       h("tbody", {}, (n.deliveries || []).map(deliveryRow))),
-    h("div", { class: "card-actions" }, readButton, ackButton, resolveButton));
+    h("div", { class: "card-actions" }, readButton, ackButton, resolveButton, similarButton));
 }
 
 const DONE = { read: "Marked read.", acknowledge: "Acknowledged.", resolve: "Resolved." };

@@ -1,0 +1,84 @@
+"""Matcher semantics of SPEC §16 as a table, and a silence's state at its boundaries."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from alertworker.matchers import compile_matchers, matches, value_of
+from alertworker.models import Silence
+from alertworker.silences import state_of
+
+CONTEXT = {"provider_name": "openai", "requests": 5, "ratio": 0.25, "healthy": True,
+           "gone": None, "tags": ["a", "b"], "region": "eu-west-1"}  # fmt: skip
+
+
+def holds(name, op, value, *, alert_type="high_latency", severity="warning", config_id=7):
+    compiled = compile_matchers([{"name": name, "op": op, "value": value}])
+    return matches(
+        compiled, lambda n: value_of(n, alert_type, severity, config_id, CONTEXT)
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "op", "value", "expected"),
+    [
+        ("alert_type", "=", "high_latency", True),
+        ("alert_type", "=", "high_error_rate", False),
+        ("alert_type", "!=", "high_error_rate", True),
+        ("alert_type", "!=", "high_latency", False),
+        ("alert_type", "=~", "high_.*", True),
+        ("alert_type", "=~", "high", False),  # anchored: the whole string must match
+        ("alert_type", "=~", "latency", False),
+        ("alert_type", "=~", ".*latency", True),
+        ("alert_type", "!~", "high", True),
+        ("alert_type", "!~", "high_.*", False),
+        ("severity", "=", "warning", True),
+        ("severity", "=~", "warning|error", True),
+        ("severity", "!~", "warning|error", False),
+        ("config_id", "=", "7", True),
+        ("config_id", "!=", "7", False),
+        ("config_id", "=~", "[0-9]", True),
+        ("context.provider_name", "=", "openai", True),
+        ("context.provider_name", "=", "OpenAI", False),  # case matters
+        ("context.provider_name", "=~", "open", False),
+        ("context.provider_name", "=~", "open.*", True),
+        ("context.region", "=~", "eu-.*", True),
+        ("context.requests", "=", "5", True),  # numbers rendered as strings
+        ("context.requests", "=~", "[0-9]+", True),
+        ("context.requests", "=", "5.0", False),
+        ("context.ratio", "=", "0.25", True),
+        ("context.healthy", "=", "true", True),  # booleans too
+        ("context.healthy", "=", "True", False),
+        ("context.gone", "=", "null", True),  # JSON null is the text null, not missing
+        ("context.tags", "=", '["a","b"]', True),  # other JSON: its compact text
+        ("context.missing", "=", "", True),  # a missing key is the empty string
+        ("context.missing", "!=", "", False),
+        ("context.missing", "=~", ".*", True),
+        ("context.missing", "=~", ".+", False),
+        ("context.missing", "!~", ".+", True),
+        ("context.missing", "!=", "openai", True),
+    ],
+)
+def test_matcher_table(name, op, value, expected):
+    assert holds(name, op, value) is expected
+
+
+def test_every_matcher_must_hold():
+    compiled = compile_matchers([
+        {"name": "alert_type", "op": "=", "value": "high_latency"},
+        {"name": "context.provider_name", "op": "=", "value": "azure"},
+    ])  # fmt: skip
+    assert not matches(compiled, lambda n: value_of(n, "high_latency", "warning", 1, CONTEXT))
+    assert matches(compiled, lambda n: value_of(n, "high_latency", "warning", 1,
+                                                {"provider_name": "azure"}))  # fmt: skip
+
+
+def test_state_boundaries_with_a_fixed_clock():
+    start = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    silence = Silence(starts_at=start, ends_at=start + timedelta(hours=2))
+    tick = timedelta(microseconds=1)
+    assert state_of(silence, start - tick) == "pending"
+    assert state_of(silence, start) == "active"  # starts_at is inclusive
+    assert state_of(silence, start + timedelta(hours=2) - tick) == "active"
+    assert state_of(silence, start + timedelta(hours=2)) == "expired"  # ends_at is not
+    assert state_of(silence, start + timedelta(days=30)) == "expired"
