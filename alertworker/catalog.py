@@ -18,10 +18,13 @@ ALERT_TYPES: dict[str, str] = {
     "high_error_rate": "warning",
     "high_latency": "warning",
     "quota_exhausted": "critical",
+    "delivery_failing": "error",  # emitted by alertworker itself (SPEC §18)
 }
 
 CHANNELS: tuple[str, ...] = ("in_app", "email", "slack", "webhook")
 EXTERNAL_CHANNELS: tuple[str, ...] = ("email", "slack", "webhook")
+
+ATTEMPT_OUTCOMES: tuple[str, ...] = ("delivered", "retry", "failed")
 
 DELIVERY_STATUSES: tuple[str, ...] = (
     "pending",

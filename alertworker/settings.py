@@ -50,6 +50,7 @@ class Settings:
     log_format: str = "text"
     worker_metrics_port: int = 0  # a worker serves /metrics here when set (0: off)
     notification_retention_days: int = 90
+    endpoint_failure_alert_after: int = 5  # consecutive failed deliveries -> delivery_failing
 
     @property
     def embedded_redis(self) -> bool:
@@ -156,3 +157,8 @@ def _validate(s: Settings) -> None:
     need(s.log_format in ("text", "json"), "LOG_FORMAT", "must be text or json")
     need(0 <= s.worker_metrics_port < 65536, "WORKER_METRICS_PORT", "must be a TCP port or 0")
     need(s.notification_retention_days >= 1, "NOTIFICATION_RETENTION_DAYS", "must be >= 1")
+    need(
+        1 <= s.endpoint_failure_alert_after <= 1000,
+        "ENDPOINT_FAILURE_ALERT_AFTER",
+        "must be 1..1000",
+    )

@@ -14,6 +14,7 @@ from flask import Flask
 from alertworker.settings import Settings, load
 from api import (
     configs,
+    deliveries,
     errors,
     events,
     health,
@@ -40,7 +41,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.teardown_appcontext(close_db)
     app.after_request(health.count_request)
     errors.register(app)
-    for module in (configs, notifications, stream, preferences, events, test_alerts):
+    for module in (configs, notifications, stream, preferences, events, test_alerts, deliveries):
         app.register_blueprint(module.bp, url_prefix=API_PREFIX)
     app.register_blueprint(health.bp)
     app.register_blueprint(openapi.bp)

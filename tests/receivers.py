@@ -73,6 +73,7 @@ class Reply:
     delay: float = 0.0  # seconds to wait before answering
     redirect: str | None = None  # Location header
     keep_alive: bool = False  # leave the connection open for the next request
+    echo: tuple[str, ...] = ()  # request headers quoted back after the body ("Name: value")
 
 
 @dataclass
@@ -100,6 +101,7 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.delay and receiver.stopping.wait(reply.delay):
             return
         data = reply.body.encode() if isinstance(reply.body, str) else reply.body
+        data += "".join(f" {n}: {self.headers.get(n)}" for n in reply.echo).encode()
         self.send_response(reply.status)
         if reply.redirect:
             self.send_header("Location", reply.redirect)

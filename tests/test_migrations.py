@@ -26,6 +26,8 @@ TABLES = {
     "notification_preferences",
     "rejected_events",
     "notification_digests",
+    "delivery_attempts",
+    "endpoint_health",
 }
 
 
@@ -131,3 +133,36 @@ def test_0002_keeps_deliveries_and_makes_them_unique_per_recipient(backend, tmp_
     engine.dispose()
     migrate(settings)
     assert _tables(url) == TABLES
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+def test_0006_admits_delivery_failing_and_downgrade_removes_it(backend, tmp_path, request):
+    url = (
+        request.getfixturevalue("empty_pg_url")
+        if backend == "postgresql"
+        else f"sqlite:///{tmp_path}/m.db"
+    )
+    settings = Settings.from_env({"DATABASE_URL": url})
+    migrate(settings, "0002")
+    engine = _seed_0001(url)
+    insert = text(
+        "INSERT INTO alert_notifications (tenant_id, event_id, alert_type, severity, title,"
+        " message, context, fingerprint, occurrence_count, suppressed_since_last, is_test,"
+        " occurred_at, last_occurred_at, triggered_at) VALUES (1, :e, :t, 'error', 't', '',"
+        " '{}', 'fp', 1, 0, false, '2026-01-01 00:00:00+00', '2026-01-01 00:00:00+00',"
+        " '2026-01-01 00:00:00+00')"
+    )
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(insert, {"e": "e2", "t": "delivery_failing"})
+    migrate(settings, "0006")
+    with engine.begin() as conn:
+        conn.execute(insert, {"e": "e2", "t": "delivery_failing"})
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(insert, {"e": "e3", "t": "no_such_type"})
+    migrate(settings, "0002", down=True)
+    with engine.connect() as conn:
+        types = conn.execute(text("SELECT alert_type FROM alert_notifications ORDER BY id"))
+        assert [t for (t,) in types] == ["high_latency"]
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(insert, {"e": "e2", "t": "delivery_failing"})
+    engine.dispose()

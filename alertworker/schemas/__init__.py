@@ -21,6 +21,12 @@ from alertworker.schemas.configs import (
     mask_channel_config,
     mask_url,
 )
+from alertworker.schemas.delivery_ops import (
+    AttemptSchema,
+    BulkRetryAcceptedSchema,
+    BulkRetrySchema,
+    DeliveryDetailSchema,
+)
 from alertworker.schemas.events import (
     MAX_CONTEXT_BYTES,
     SLUG,
@@ -44,6 +50,7 @@ from alertworker.schemas.resources import (
 )
 
 __all__ = [
+    "AttemptSchema", "BulkRetryAcceptedSchema", "BulkRetrySchema", "DeliveryDetailSchema",
     "CONDITION_SCHEMAS", "MASK", "MAX_CONTEXT_BYTES", "MAX_ID", "SLUG", "AlertTestAcceptedSchema",
     "AlertTestQuerySchema", "ChannelConfigSchema", "ConfigOutSchema", "ConfigQuerySchema",
     "ConfigSchema", "CountSchema", "DeliverySchema", "EmailChannelSchema", "ErrorSchema",
