@@ -22,6 +22,7 @@ ALERT_TYPES: dict[str, str] = {
 }
 
 CHANNELS: tuple[str, ...] = ("in_app", "email", "slack", "webhook")
+CHANNEL_LABELS: dict[str, str] = {"in_app": "In-app (bell)"}  # others: the name, capitalised
 EXTERNAL_CHANNELS: tuple[str, ...] = ("email", "slack", "webhook")
 
 ATTEMPT_OUTCOMES: tuple[str, ...] = ("delivered", "retry", "failed")

@@ -28,39 +28,94 @@ from alertworker.catalog import ALERT_TYPES, CHANNELS, SEVERITIES
 
 
 class _Conditions(Schema):
+    """Every type's conditions. A field's ``metadata`` (label, description, default: what the
+    evaluator uses when the key is absent) is what the catalog and the OpenAPI document show."""
+
     class Meta:
         unknown = RAISE
 
     provider_names = fields.List(
-        fields.String(validate=validate.Length(1, 200)), validate=validate.Length(1, 100)
+        fields.String(validate=validate.Length(1, 200)),
+        validate=validate.Length(1, 100),
+        metadata={"label": "Providers", "description": "context.provider_name is one of these"},
     )
+
+
+def _threshold(compared_with: str) -> fields.Float:
+    return fields.Float(
+        allow_nan=False,
+        validate=validate.Range(0, 1, min_inclusive=False, max_inclusive=True),
+        metadata={"label": "Threshold (fraction of the limit)", "default": 0.9,
+                  "description": f"met when {compared_with} is at least this"},
+    )  # fmt: skip
 
 
 class _CircuitBreakerOpened(_Conditions):
-    min_consecutive_failures = fields.Integer(strict=True, validate=validate.Range(min=1))
+    min_consecutive_failures = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=1),
+        metadata={"label": "Min. consecutive failures",
+                  "description": "met when context.consecutive_failures is at least this"},
+    )  # fmt: skip
 
 
-class _Ratio(_Conditions):
-    threshold = fields.Float(
-        allow_nan=False, validate=validate.Range(0, 1, min_inclusive=False, max_inclusive=True)
-    )
+class _CostLimitWarning(_Conditions):
+    threshold = _threshold("context.percentage / 100 (or current_value / limit_value)")
+
+
+class _RateLimitWarning(_Conditions):
+    threshold = _threshold("context.requests / context.limit")
 
 
 class _HighErrorRate(_Conditions):
-    error_rate = fields.Float(allow_nan=False, validate=validate.Range(0, 1))
-    min_requests = fields.Integer(strict=True, validate=validate.Range(min=0))
+    error_rate = fields.Float(
+        allow_nan=False,
+        validate=validate.Range(0, 1),
+        metadata={"label": "Error rate", "default": 0.05,
+                  "description": "met when context.error_rate is at least this"},
+    )  # fmt: skip
+    min_requests = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=0),
+        metadata={"label": "Min. requests",
+                  "description": "and context.requests is at least this"},
+    )  # fmt: skip
 
 
 class _HighLatency(_Conditions):
-    latency_ms = fields.Float(allow_nan=False, validate=validate.Range(0, min_inclusive=False))
+    latency_ms = fields.Float(
+        allow_nan=False,
+        validate=validate.Range(0, min_inclusive=False),
+        metadata={"label": "Latency (ms)", "default": 5000,
+                  "description": "met when context.latency_ms is at least this"},
+    )  # fmt: skip
 
 
-CONDITION_SCHEMAS: dict[str, Schema] = {alert_type: _Conditions() for alert_type in ALERT_TYPES} | {
-    "circuit_breaker_opened": _CircuitBreakerOpened(),
-    "cost_limit_warning": _Ratio(),
-    "rate_limit_warning": _Ratio(),
-    "high_error_rate": _HighErrorRate(),
-    "high_latency": _HighLatency(),
+def _conditions(alert_type: str, cls: type[_Conditions] = _Conditions) -> _Conditions:
+    """The schema of one type's conditions; an unknown key's error names the allowed ones."""
+    schema = cls()
+    allowed = ", ".join(sorted(schema.fields))
+    schema.error_messages = schema.error_messages | {
+        "unknown": f"not a condition of {alert_type}; allowed: {allowed}"
+    }
+    return schema
+
+
+_TYPED: dict[str, type[_Conditions]] = {
+    "circuit_breaker_opened": _CircuitBreakerOpened,
+    "cost_limit_warning": _CostLimitWarning,
+    "rate_limit_warning": _RateLimitWarning,
+    "high_error_rate": _HighErrorRate,
+    "high_latency": _HighLatency,
+}
+CONDITION_SCHEMAS: dict[str, Schema] = {
+    alert_type: _conditions(alert_type, _TYPED.get(alert_type, _Conditions))
+    for alert_type in ALERT_TYPES
+}
+# alert_type -> {key: the value the evaluator uses when the config leaves the key out}
+CONDITION_DEFAULTS: dict[str, dict[str, Any]] = {
+    alert_type: {k: f.metadata["default"] for k, f in s.fields.items() if "default" in f.metadata}
+    for alert_type, s in CONDITION_SCHEMAS.items()
 }
 
 

@@ -2,7 +2,7 @@
 // send a test alert, edit and delete (with a confirmation), and the empty state.
 
 import { api } from "./api.js";
-import { CHANNELS, typeLabel } from "./catalog.js";
+import { CHANNELS, typeLabel } from "./vocabulary.js";
 import { $, announce, h, icon, severityBadge } from "./dom.js";
 import { openConfigForm } from "./form.js";
 import { closeModal, openModal } from "./modal.js";

@@ -3,7 +3,7 @@
 // acknowledge, mark all read.
 
 import { api, openStream } from "./api.js";
-import { CHANNELS, typeLabel } from "./catalog.js";
+import { CHANNELS, typeLabel } from "./vocabulary.js";
 import { noteNotification } from "./configs.js";
 import { $, h, icon, severityBadge, timeElement, toast } from "./dom.js";
 import { isOpen, openModal } from "./modal.js";
