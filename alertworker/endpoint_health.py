@@ -94,7 +94,7 @@ _CLAIM = (
     .where(
         H.c.config_id == bindparam("b_cfg"),
         H.c.channel == bindparam("b_ch"),
-        or_(H.c.last_alerted_at.is_(None), H.c.last_alerted_at < bindparam("b_cutoff")),
+        or_(H.c.last_alerted_at.is_(None), H.c.last_alerted_at <= bindparam("b_cutoff")),
     )
     .values(last_alerted_at=bindparam("b_now"))
     .returning(H.c.consecutive_failures, H.c.last_error)
@@ -130,7 +130,7 @@ def record(
             continue  # nothing failed in this batch: no news
         if failures < settings.endpoint_failure_alert_after:
             continue
-        if alerted_at is not None and alerted_at >= cutoff:
+        if alerted_at is not None and alerted_at > cutoff:
             continue
         claimed = conn.execute(
             _CLAIM, {"b_cfg": config_id, "b_ch": channel, "b_cutoff": cutoff, "b_now": now}
@@ -224,21 +224,3 @@ def release(session_factory: sessionmaker, claims: list[tuple[int, str, datetime
             {"claims": claims},
         )
         session.commit()
-
-
-def health_of(config: AlertConfig) -> dict[str, dict[str, Any]]:
-    """``health`` per external channel of a config, as the API shows it."""
-    rows = {h.channel: h for h in config.health}
-    health = {}
-    for channel in config.channels:
-        if channel == "in_app":
-            continue
-        h = rows.get(channel)
-        health[channel] = {
-            "consecutive_failures": h.consecutive_failures if h else 0,
-            "last_failure_at": h.last_failure_at if h else None,
-            "last_success_at": h.last_success_at if h else None,
-            "last_error": h.last_error if h else None,
-            "last_alerted_at": h.last_alerted_at if h else None,
-        }
-    return health

@@ -15,7 +15,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, Flask, current_app
 
 from alertworker.catalog import ALERT_TYPES
-from alertworker.schemas import ErrorSchema
+from alertworker.schemas import EndpointHealthSchema, ErrorSchema
 from alertworker.schemas.catalog import conditions_schema
 
 bp = Blueprint("openapi", __name__)
@@ -68,6 +68,7 @@ def build_spec(app: Flask) -> dict[str, Any]:
     )  # fmt: skip
     spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     spec.components.schema("Error", schema=ErrorSchema)
+    spec.components.schema("EndpointHealth", schema=EndpointHealthSchema)  # a config's health
     for code, text in _ERRORS.items():
         spec.components.response(
             f"E{code}", {"description": text, "content": {"application/json": {"schema": "Error"}}}

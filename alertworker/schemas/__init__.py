@@ -14,6 +14,7 @@ from alertworker.schemas.configs import (
     ConfigQuerySchema,
     ConfigSchema,
     EmailChannelSchema,
+    EndpointHealthSchema,
     SlackChannelSchema,
     WebhookChannelSchema,
     check_config,
@@ -51,7 +52,8 @@ from alertworker.schemas.resources import (
 
 __all__ = [
     "AttemptSchema", "BulkRetryAcceptedSchema", "BulkRetrySchema", "DeliveryDetailSchema",
-    "CONDITION_SCHEMAS", "MASK", "MAX_CONTEXT_BYTES", "MAX_ID", "SLUG", "AlertTestAcceptedSchema",
+    "CONDITION_SCHEMAS", "EndpointHealthSchema",
+    "MASK", "MAX_CONTEXT_BYTES", "MAX_ID", "SLUG", "AlertTestAcceptedSchema",
     "AlertTestQuerySchema", "ChannelConfigSchema", "ConfigOutSchema", "ConfigQuerySchema",
     "ConfigSchema", "CountSchema", "DeliverySchema", "EmailChannelSchema", "ErrorSchema",
     "EventSchema", "EventsAcceptedSchema", "NotificationDetailSchema", "NotificationPageSchema",

@@ -18,6 +18,7 @@ from marshmallow import (
     ValidationError,
     fields,
     post_load,
+    pre_load,
     validate,
     validates_schema,
 )
@@ -279,6 +280,13 @@ class ConfigSchema(_Strict):
     created_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)
 
+    @pre_load
+    def _read_only(self, data: Any, **_: Any) -> Any:
+        """``health`` (SPEC §18) is computed: sent back with the rest of a config, it is dropped."""
+        if isinstance(data, dict) and "health" in data:
+            data = {k: v for k, v in data.items() if k != "health"}
+        return data
+
     @validates_schema(skip_on_field_errors=True)
     def _whole(self, data: dict[str, Any], partial: Any = False, **_: Any) -> None:
         if "channels" in data:
@@ -309,10 +317,33 @@ class ConfigSchema(_Strict):
         return data
 
 
+class EndpointHealthSchema(Schema):
+    """One destination's health (SPEC §18): consecutive failed deliveries, reset by a success."""
+
+    consecutive_failures = fields.Integer()
+    last_failure_at = fields.DateTime(allow_none=True)
+    last_success_at = fields.DateTime(allow_none=True)
+    last_error = fields.String(allow_none=True)
+    last_alerted_at = fields.DateTime(allow_none=True, metadata={"description": "delivery_failing"})
+
+
 class ConfigOutSchema(ConfigSchema):
-    """A config as responses show it: secrets masked."""
+    """A config as responses show it: secrets masked, each external channel's ``health``."""
 
     channel_config = fields.Function(lambda c: mask_channel_config(c.channel_config))
+    health = fields.Method("_health", metadata={"type": "object", "additionalProperties": {
+        "$ref": "#/components/schemas/EndpointHealth"}})  # fmt: skip
+
+    def _health(self, config: Any) -> dict[str, Any]:
+        rows = {h.channel: h for h in config.health}
+        empty = {"consecutive_failures": 0} | dict.fromkeys(
+            ("last_failure_at", "last_success_at", "last_error", "last_alerted_at")
+        )
+        return {
+            channel: EndpointHealthSchema().dump(rows.get(channel, empty))
+            for channel in config.channels
+            if channel != "in_app"
+        }
 
 
 class ConfigQuerySchema(_Strict):
