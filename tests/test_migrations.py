@@ -76,6 +76,12 @@ def test_models_match_the_migrations(empty_pg_url):
     assert diff == []
 
 
+def _empty_url(backend, tmp_path, request):
+    if backend == "postgresql":
+        return request.getfixturevalue("empty_pg_url")
+    return f"sqlite:///{tmp_path}/m.db"
+
+
 def _seed_0001(url):
     """A tenant, a notification and its in_app + email deliveries, as revision 0001 made them."""
     engine = create_engine(url)
@@ -100,11 +106,7 @@ def _seed_0001(url):
 
 @pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
 def test_0002_keeps_deliveries_and_makes_them_unique_per_recipient(backend, tmp_path, request):
-    url = (
-        request.getfixturevalue("empty_pg_url")
-        if backend == "postgresql"
-        else f"sqlite:///{tmp_path}/m.db"
-    )
+    url = _empty_url(backend, tmp_path, request)
     settings = Settings.from_env({"DATABASE_URL": url})
     migrate(settings, "0001")
     engine = _seed_0001(url)
@@ -137,11 +139,7 @@ def test_0002_keeps_deliveries_and_makes_them_unique_per_recipient(backend, tmp_
 
 @pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
 def test_0006_admits_delivery_failing_and_downgrade_removes_it(backend, tmp_path, request):
-    url = (
-        request.getfixturevalue("empty_pg_url")
-        if backend == "postgresql"
-        else f"sqlite:///{tmp_path}/m.db"
-    )
+    url = _empty_url(backend, tmp_path, request)
     settings = Settings.from_env({"DATABASE_URL": url})
     migrate(settings, "0002")
     engine = _seed_0001(url)
