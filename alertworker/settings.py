@@ -58,6 +58,7 @@ class Settings:
     twilio_account_sid: str = ""
     twilio_auth_token: str = dataclasses.field(default="", repr=False)
     sms_from: str = ""
+    endpoint_failure_alert_after: int = 5  # consecutive failed deliveries -> delivery_failing
 
     @property
     def embedded_redis(self) -> bool:
@@ -175,3 +176,8 @@ def _validate(s: Settings) -> None:
         "must be in (0, 300]",
     )
     need(0 < s.db_retry_max_seconds <= 60, "DB_RETRY_MAX_SECONDS", "must be in (0, 60]")
+    need(
+        1 <= s.endpoint_failure_alert_after <= 1000,
+        "ENDPOINT_FAILURE_ALERT_AFTER",
+        "must be 1..1000",
+    )

@@ -14,7 +14,9 @@ from flask import Flask
 
 from alertworker.settings import Settings, load
 from api import (
+    catalog,
     configs,
+    deliveries,
     errors,
     events,
     health,
@@ -41,7 +43,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.teardown_appcontext(close_db)
     app.after_request(health.count_request)
     errors.register(app)
-    for module in (configs, notifications, stream, preferences, events, test_alerts):
+    for module in (
+        configs, notifications, stream, preferences, events, test_alerts, deliveries, catalog,
+    ):
         app.register_blueprint(module.bp, url_prefix=API_PREFIX)
     app.register_blueprint(health.bp)
     app.register_blueprint(openapi.bp)

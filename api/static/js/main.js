@@ -4,6 +4,7 @@
 import { api, onUnauthorized, token } from "./api.js";
 import { createConfig, loadConfigs, resetConfigs } from "./configs.js";
 import { $, announce, icon } from "./dom.js";
+import { loadVocabulary } from "./vocabulary.js";
 import { setUnread, setupCentre, startNotifications, stopNotifications } from "./notifications.js";
 
 function showLogin(message = "") {
@@ -24,6 +25,7 @@ async function showApp() {
   $("#bell").hidden = false;
   $("#sign-out").hidden = false;
   try {
+    await loadVocabulary();
     await loadConfigs();
   } catch (error) {
     if (error.status !== 401) announce(`Could not load the configs: ${error.message}`, "error");
