@@ -18,9 +18,12 @@ ALERT_TYPES: dict[str, str] = {
     "high_error_rate": "warning",
     "high_latency": "warning",
     "quota_exhausted": "critical",
+    "delivery_failing": "error",  # emitted by alertworker itself (SPEC §18)
 }
 
 CHANNELS: tuple[str, ...] = ("in_app", "email", "slack", "webhook", "pagerduty", "sms")
+# others: the name, capitalised
+CHANNEL_LABELS: dict[str, str] = {"in_app": "In-app (bell)", "pagerduty": "PagerDuty", "sms": "SMS"}
 EXTERNAL_CHANNELS: tuple[str, ...] = ("email", "slack", "webhook", "pagerduty", "sms")
 
 # SPEC §13: a notification's lifecycle, why it was resolved, and what a delivery carries
@@ -32,6 +35,8 @@ RECOVERY_PAIRS: dict[str, str] = {
     "circuit_breaker_closed": "circuit_breaker_opened",
     "provider_recovered": "provider_unhealthy",
 }
+
+ATTEMPT_OUTCOMES: tuple[str, ...] = ("delivered", "retry", "failed")
 
 DELIVERY_STATUSES: tuple[str, ...] = (
     "pending",

@@ -122,6 +122,11 @@ class AlertPublisher:
     def from_settings(cls, settings: Settings, **kwargs: Any) -> AlertPublisher:
         return cls(settings.broker_url, key_prefix=settings.redis_key_prefix, **kwargs)
 
+    @property
+    def celery_app(self) -> Celery:
+        """The client Celery app (alertworker's API also sends delivery tasks through it)."""
+        return self._app
+
     # -- publishing ----------------------------------------------------------------------------
 
     def publish(self, **event: Any) -> str:

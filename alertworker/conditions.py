@@ -2,7 +2,8 @@
 
 A condition whose context field is missing or not a number is *not met*, with a reason that
 says which field. Every type accepts ``provider_names``. The keys each type accepts, and their
-ranges, are validated by ``schemas.CONDITION_SCHEMAS``; this module only evaluates.
+ranges, are validated by ``schemas.CONDITION_SCHEMAS``, whose fields also hold the defaults
+used here for a key left out (``CONDITION_DEFAULTS``); this module only evaluates.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from alertworker.schemas.configs import CONDITION_DEFAULTS
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,11 @@ def _ratio(context: Mapping[str, Any], num: str, den: str) -> float | None:
     return a / b
 
 
+def condition_value(c: Mapping[str, Any], alert_type: str, key: str) -> Any:
+    """A config's condition value, or the default the schema declares for it."""
+    return c.get(key, CONDITION_DEFAULTS[alert_type][key])
+
+
 def _circuit_breaker_opened(c: Mapping[str, Any], ctx: Mapping[str, Any]) -> Outcome:
     if "min_consecutive_failures" not in c:
         return MET
@@ -60,7 +68,7 @@ def _circuit_breaker_opened(c: Mapping[str, Any], ctx: Mapping[str, Any]) -> Out
 
 
 def _cost_limit_warning(c: Mapping[str, Any], ctx: Mapping[str, Any]) -> Outcome:
-    threshold = c.get("threshold", 0.9)
+    threshold = condition_value(c, "cost_limit_warning", "threshold")
     pct = _number(ctx, "percentage")  # a percentage, 0..100 (and past 100 when over)
     pct = pct / 100 if pct is not None else _ratio(ctx, "current_value", "limit_value")
     if pct is None:
@@ -71,7 +79,7 @@ def _cost_limit_warning(c: Mapping[str, Any], ctx: Mapping[str, Any]) -> Outcome
 
 
 def _rate_limit_warning(c: Mapping[str, Any], ctx: Mapping[str, Any]) -> Outcome:
-    threshold = c.get("threshold", 0.9)
+    threshold = condition_value(c, "rate_limit_warning", "threshold")
     ratio = _ratio(ctx, "requests", "limit")
     if ratio is None:
         return _not_met("context.requests/limit missing or not a number")
@@ -81,14 +89,14 @@ def _rate_limit_warning(c: Mapping[str, Any], ctx: Mapping[str, Any]) -> Outcome
 
 
 def _high_error_rate(c: Mapping[str, Any], ctx: Mapping[str, Any]) -> Outcome:
-    outcome = _at_least(ctx, "error_rate", c.get("error_rate", 0.05))
+    outcome = _at_least(ctx, "error_rate", condition_value(c, "high_error_rate", "error_rate"))
     if outcome.met and "min_requests" in c:
         outcome = _at_least(ctx, "requests", c["min_requests"])
     return outcome
 
 
 def _high_latency(c: Mapping[str, Any], ctx: Mapping[str, Any]) -> Outcome:
-    return _at_least(ctx, "latency_ms", c.get("latency_ms", 5000))
+    return _at_least(ctx, "latency_ms", condition_value(c, "high_latency", "latency_ms"))
 
 
 _RULES: dict[str, Callable[[Mapping[str, Any], Mapping[str, Any]], Outcome]] = {

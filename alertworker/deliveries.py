@@ -22,15 +22,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from alertworker import metrics, recipients, retry, statements
+from alertworker import attempts as attempts_log
+from alertworker import endpoint_health, metrics, recipients, retry, statements
 from alertworker.channels.base import (
     Channel,
     DeliveryError,
@@ -65,12 +66,18 @@ class Outcome:
 
 
 def deliver(
-    settings: Settings, session_factory: sessionmaker, redis: Any, delivery_ids: Sequence[int]
+    settings: Settings,
+    session_factory: sessionmaker,
+    redis: Any,
+    delivery_ids: Sequence[int],
+    publish: Callable[[list[dict[str, Any]]], None] | None = None,
 ) -> dict[int, Outcome]:
     """Claim deliveries (one destination's, usually), send each once, write the outcomes back.
 
-    One transaction claims them all and one records them all. Sending stops when half the lease
-    is spent (a slow receiver): the rest are released for an immediate re-send (``retry_in`` 0).
+    One transaction claims them all and one records them all, with their attempts and the
+    destinations' health (SPEC §18); ``publish`` gets the ``delivery_failing`` events to put on
+    alerts.events after that commit. Sending stops when half the lease is spent (a slow
+    receiver): the rest are released for an immediate re-send (``retry_in`` 0).
     """
     with session_factory() as session:
         attempts = _claim(session, settings, delivery_ids)
@@ -86,6 +93,7 @@ def deliver(
     budget = time.monotonic() + settings.delivery_lease_seconds / 2
     channels: dict[str, Channel | None] = {}
     sent: dict[int, DeliveryError | None] = {}
+    timing: dict[int, tuple[datetime, int]] = {}  # started_at, duration_ms
     released: list[int] = []
     for delivery_id, attempt in attempts.items():
         if time.monotonic() > budget:
@@ -95,10 +103,16 @@ def deliver(
         if channel not in channels:
             cls = get_channel(channel)
             channels[channel] = cls(settings, redis) if cls else None
+        started, clock = utcnow(), time.monotonic()
         sent[delivery_id] = _send(settings, channels[channel], channel, attempt, message)
+        timing[delivery_id] = (started, int((time.monotonic() - clock) * 1000))
 
     with session_factory() as session:
         outcomes |= _record(session, settings, attempts, sent, messages)
+        statuses = {i: outcomes[i].status for i in sent}  # SPEC §18: attempts and health
+        failing = attempts_log.record(
+            session, settings, attempts, sent, messages, timing, statuses, utcnow()
+        )
         if released:
             session.execute(
                 update(D)
@@ -112,6 +126,7 @@ def deliver(
             )
             outcomes.update({i: Outcome("pending", 0.0) for i in released})
         session.commit()
+    endpoint_health.after_commit(settings, session_factory, redis, failing, publish)
     for delivery_id, error in sent.items():
         _observe(
             settings, delivery_id, attempts[delivery_id], error, outcomes[delivery_id],

@@ -23,10 +23,11 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, backref, mapped_column, relationship
 
 from alertworker.catalog import (
     ALERT_TYPES,
+    ATTEMPT_OUTCOMES,
     CHANNELS,
     DELIVERY_KINDS,
     DELIVERY_STATUSES,
@@ -383,3 +384,47 @@ def _bump_version_for_silencing(session: Session, _ctx: Any, _instances: Any) ->
             .where(Tenant.id.in_(tenant_ids))
             .values(config_version=Tenant.config_version + 1)
         )
+
+
+# --- delivery operations (SPEC §18) ---------------------------------------------------------
+
+
+class DeliveryAttempt(Base):
+    """One send attempt of a delivery; ``error`` is the row's scrubbed error, cut to 500."""
+
+    __tablename__ = "delivery_attempts"
+    __table_args__ = (Index(None, "delivery_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("notification_deliveries.id", ondelete="CASCADE")
+    )
+    attempt: Mapped[int]
+    started_at: Mapped[datetime]
+    duration_ms: Mapped[int]
+    status_code: Mapped[int | None]
+    outcome: Mapped[str] = mapped_column(_enum(ATTEMPT_OUTCOMES, "attempt_outcome"))
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class EndpointHealth(Base):
+    """Per destination (config, channel): consecutive failed deliveries (a success resets the
+    count) and ``last_alerted_at``, the durable claim of at most one delivery_failing a day.
+    ``channel`` is a plain string: the channel list grows (SPEC §15) without touching this."""
+
+    __tablename__ = "endpoint_health"
+
+    config_id: Mapped[int] = mapped_column(
+        ForeignKey("alert_configs.id", ondelete="CASCADE"), primary_key=True
+    )
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    consecutive_failures: Mapped[int] = mapped_column(default=0)
+    last_failure_at: Mapped[datetime | None]
+    last_success_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_alerted_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    config: Mapped[AlertConfig] = relationship(
+        backref=backref("health", order_by="EndpointHealth.channel", passive_deletes=True)
+    )

@@ -49,6 +49,8 @@ GUIDANCE: dict[str, str] = {
     "consider routing to a faster provider.",
     "quota_exhausted": "The provider's quota is used up: requests to it will fail until it "
     "resets. Increase the quota or route traffic elsewhere.",
+    "delivery_failing": "alertworker cannot deliver to this destination: alerts sent there are "
+    "not arriving. Fix the receiver, then replay the failed deliveries from the page or API.",
 }
 
 RESOLVED_STYLE = {"color": "#2EB67D", "emoji": ":white_check_mark:", "symbol": "✅"}  # SPEC §13

@@ -14,6 +14,7 @@ from typing import Any
 from marshmallow import ValidationError
 from sqlalchemy.orm import Session
 
+from alertworker.conditions import condition_value as _value
 from alertworker.configs import get_config
 
 Conditions = Mapping[str, Any]
@@ -26,25 +27,25 @@ def _cb_opened(c: Conditions, p: str) -> dict[str, Any]:
 
 
 def _cost_warning(c: Conditions, p: str) -> dict[str, Any]:
-    pct = max(92.0, math.ceil(float(c.get("threshold", 0.9)) * 100))
+    pct = max(92.0, math.ceil(float(_value(c, "cost_limit_warning", "threshold")) * 100))
     return {"provider_name": p, "current_value": round(pct * 5, 2), "limit_value": 500.0,
             "percentage": pct}
 
 
 def _rate_warning(c: Conditions, p: str) -> dict[str, Any]:
     limit = 1000
-    requests = max(950, math.ceil(float(c.get("threshold", 0.9)) * limit))
+    requests = max(950, math.ceil(float(_value(c, "rate_limit_warning", "threshold")) * limit))
     return {"provider_name": p, "requests": requests, "limit": limit, "window_seconds": 60}
 
 
 def _error_rate(c: Conditions, p: str) -> dict[str, Any]:
-    rate = min(1.0, max(0.12, float(c.get("error_rate", 0.05)) + 0.05))
+    rate = min(1.0, max(0.12, float(_value(c, "high_error_rate", "error_rate")) + 0.05))
     return {"provider_name": p, "error_rate": rate,
             "requests": max(1200, int(c.get("min_requests", 0)))}
 
 
 def _latency(c: Conditions, p: str) -> dict[str, Any]:
-    latency = max(7200, math.ceil(float(c.get("latency_ms", 5000)) * 1.5))
+    latency = max(7200, math.ceil(float(_value(c, "high_latency", "latency_ms")) * 1.5))
     return {"provider_name": p, "latency_ms": latency}
 
 
@@ -75,6 +76,11 @@ _BUILDERS: dict[str, tuple[str, Callable[[Conditions, str], dict[str, Any]]]] = 
     "quota_exhausted": (
         "Quota exhausted on {p}",
         lambda c, p: {"provider_name": p, "quota": "tokens_per_day"},
+    ),
+    "delivery_failing": (
+        "Deliveries to a destination are failing",
+        lambda c, p: {"provider_name": p, "config_id": 1, "channel": "webhook", "failures": 5,
+                      "last_error": "hooks.example.com: HTTP 503"},
     ),
 }
 

@@ -59,6 +59,7 @@ class Settings:
     twilio_auth_token: str = dataclasses.field(default="", repr=False)
     sms_from: str = ""
     escalation_interval_seconds: float = 15.0
+    endpoint_failure_alert_after: int = 5  # consecutive failed deliveries -> delivery_failing
 
     @property
     def embedded_redis(self) -> bool:
@@ -177,3 +178,8 @@ def _validate(s: Settings) -> None:
     )
     need(0 < s.db_retry_max_seconds <= 60, "DB_RETRY_MAX_SECONDS", "must be in (0, 60]")
     need(s.escalation_interval_seconds > 0, "ESCALATION_INTERVAL_SECONDS", "must be > 0")
+    need(
+        1 <= s.endpoint_failure_alert_after <= 1000,
+        "ENDPOINT_FAILURE_ALERT_AFTER",
+        "must be 1..1000",
+    )

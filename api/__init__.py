@@ -14,7 +14,9 @@ from flask import Flask
 
 from alertworker.settings import Settings, load
 from api import (
+    catalog,
     configs,
+    deliveries,
     errors,
     escalation,
     events,
@@ -48,7 +50,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     errors.register(app)
     for module in (
         configs, notifications, stream, preferences, events, test_alerts,
-        users, schedules, escalation, silences, inhibit_rules,
+        users, schedules, escalation, silences, inhibit_rules, deliveries, catalog,
     ):  # fmt: skip
         app.register_blueprint(module.bp, url_prefix=API_PREFIX)
     app.register_blueprint(health.bp)

@@ -14,7 +14,9 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, Flask, current_app
 
-from alertworker.schemas import ErrorSchema
+from alertworker.catalog import ALERT_TYPES
+from alertworker.schemas import EndpointHealthSchema, ErrorSchema
+from alertworker.schemas.catalog import conditions_schema
 
 bp = Blueprint("openapi", __name__)
 _ERRORS = {
@@ -66,6 +68,7 @@ def build_spec(app: Flask) -> dict[str, Any]:
     )  # fmt: skip
     spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     spec.components.schema("Error", schema=ErrorSchema)
+    spec.components.schema("EndpointHealth", schema=EndpointHealthSchema)  # a config's health
     for code, text in _ERRORS.items():
         spec.components.response(
             f"E{code}", {"description": text, "content": {"application/json": {"schema": "Error"}}}
@@ -81,7 +84,29 @@ def build_spec(app: Flask) -> dict[str, Any]:
             paths.setdefault(path, {})[method.lower()] = _operation(view, method.lower(), names)
     for path, operations in sorted(paths.items()):
         spec.path(path=path, operations=operations)
-    return spec.to_dict()
+    return _describe_conditions(spec)
+
+
+def _describe_conditions(spec: APISpec) -> dict[str, Any]:
+    """Each type's conditions as a component (``Conditions_<alert_type>``), referenced from
+    every config schema's ``conditions``: which one applies depends on the config's
+    ``alert_type`` (``x-conditions-by-alert-type``)."""
+    refs = {}
+    for alert_type in ALERT_TYPES:
+        spec.components.schema(f"Conditions_{alert_type}", conditions_schema(alert_type))
+        refs[alert_type] = {"$ref": f"#/components/schemas/Conditions_{alert_type}"}
+    document = spec.to_dict()
+    conditions = {
+        "type": "object",
+        "description": "Per alert_type (the one of x-conditions-by-alert-type for the config's "
+        "alert_type); unknown keys are refused with a 422 naming the allowed ones.",
+        "anyOf": list(refs.values()),
+        "x-conditions-by-alert-type": refs,
+    }
+    for name, schema in document["components"]["schemas"].items():
+        if name.startswith("Config") and "conditions" in schema.get("properties", {}):
+            schema["properties"]["conditions"] = conditions
+    return document
 
 
 def _document():

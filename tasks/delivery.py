@@ -10,7 +10,7 @@ from celery.utils.log import get_task_logger
 from sqlalchemy.exc import DBAPIError
 
 from alertworker import deliveries
-from alertworker.catalog import EXTERNAL_CHANNELS, delivery_task
+from alertworker.catalog import EVENTS_QUEUE, EXTERNAL_CHANNELS, INGEST_TASK, delivery_task
 from alertworker.deliveries import Pending
 from tasks import db_retry
 from tasks.app import app, runtime
@@ -28,7 +28,9 @@ def _deliver(self: Any, delivery_ids: Any = None, *_: Any, **__: Any) -> dict[st
         return {}
     rt = runtime()
     try:
-        outcomes = deliveries.deliver(rt.settings, rt.delivery_sessions, rt.redis, ids[:MAX_BATCH])
+        outcomes = deliveries.deliver(
+            rt.settings, rt.delivery_sessions, rt.redis, ids[:MAX_BATCH], publish=publish_events
+        )
     except DBAPIError as exc:  # the rows keep their state: try again, or leave it to the sweeper
         if not db_retry.should_retry(self, exc):
             raise
@@ -42,6 +44,11 @@ def _deliver(self: Any, delivery_ids: Any = None, *_: Any, **__: Any) -> dict[st
     if len(ids) > MAX_BATCH:
         self.apply_async((ids[MAX_BATCH:],))
     return dict(Counter(o.status for o in outcomes.values()))
+
+
+def publish_events(events: list[dict[str, Any]]) -> None:
+    """Put events alertworker emits itself (delivery_failing, SPEC §18) on alerts.events."""
+    app.send_task(INGEST_TASK, args=[events], queue=EVENTS_QUEUE)
 
 
 def _is_id(value: Any) -> bool:

@@ -30,6 +30,8 @@ TABLES = {
     "oncall_schedules",
     "silences",
     "inhibit_rules",
+    "delivery_attempts",
+    "endpoint_health",
 }
 
 
@@ -78,6 +80,12 @@ def test_models_match_the_migrations(empty_pg_url):
     assert diff == []
 
 
+def _empty_url(backend, tmp_path, request):
+    if backend == "postgresql":
+        return request.getfixturevalue("empty_pg_url")
+    return f"sqlite:///{tmp_path}/m.db"
+
+
 def _seed_0001(url):
     """A tenant, a notification and its in_app + email deliveries, as revision 0001 made them."""
     engine = create_engine(url)
@@ -107,6 +115,11 @@ def _seeded(backend, tmp_path, request, revision):
         if backend == "postgresql"
         else f"sqlite:///{tmp_path}/m.db"
     )
+
+
+def _at_0002_with_seed(backend, tmp_path, request):
+    """A database of ``backend`` seeded at 0001 and migrated to 0002: (url, settings, engine)."""
+    url = _empty_url(backend, tmp_path, request)
     settings = Settings.from_env({"DATABASE_URL": url})
     migrate(settings, "0001")
     engine = _seed_0001(url)
@@ -211,3 +224,83 @@ def test_0005_exempts_escalation_rows_from_the_destination_key(backend, tmp_path
     engine.dispose()
     migrate(settings)
     assert _tables(url) == TABLES
+
+
+def test_0006_admits_delivery_failing_and_downgrade_removes_it(backend, tmp_path, request):
+    """0006 rewrites the alert_type checks on top of 0003's channel and kind checks: both hold
+    after upgrade and downgrade, and the deliveries of the retyped notifications survive."""
+    url, settings, engine = _at_0002_with_seed(backend, tmp_path, request)
+    migrate(settings, "0003")
+    insert = text(
+        "INSERT INTO alert_notifications (tenant_id, event_id, alert_type, severity, title,"
+        " message, context, fingerprint, occurrence_count, suppressed_since_last, is_test,"
+        " occurred_at, last_occurred_at, triggered_at) VALUES (1, :e, :t, 'error', 't', '',"
+        " '{}', 'fp', 1, 0, false, '2026-01-01 00:00:00+00', '2026-01-01 00:00:00+00',"
+        " '2026-01-01 00:00:00+00')"
+    )
+    delivery = text(
+        "INSERT INTO notification_deliveries (notification_id, tenant_id, channel, recipient,"
+        " kind, status, attempts, created_at, updated_at) VALUES (1, 1, :ch, '', :kind,"
+        " 'failed', 1, '2026-01-01 00:00:00+00', '2026-01-01 00:00:00+00')"
+    )
+    deliveries = text("SELECT channel, kind FROM notification_deliveries ORDER BY id")
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(insert, {"e": "e2", "t": "delivery_failing"})
+    with engine.begin() as conn:
+        conn.execute(delivery, {"ch": "pagerduty", "kind": "resolve"})
+    kept = [("in_app", "trigger"), ("email", "trigger"), ("pagerduty", "resolve")]
+
+    migrate(settings, "0006")
+    with engine.begin() as conn:
+        conn.execute(insert, {"e": "e2", "t": "delivery_failing"})
+        assert [tuple(r) for r in conn.execute(deliveries)] == kept
+        conn.execute(delivery, {"ch": "sms", "kind": "acknowledge"})
+    for bad in ({"ch": "carrier_pigeon", "kind": "trigger"}, {"ch": "sms", "kind": "nudge"}):
+        with pytest.raises(IntegrityError), engine.begin() as conn:
+            conn.execute(delivery, bad)
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(insert, {"e": "e3", "t": "no_such_type"})
+
+    migrate(settings, "0003", down=True)
+    with engine.begin() as conn:
+        types = conn.execute(text("SELECT alert_type FROM alert_notifications ORDER BY id"))
+        assert [t for (t,) in types] == ["high_latency"]
+        assert [tuple(r) for r in conn.execute(deliveries)] == [*kept, ("sms", "acknowledge")]
+        states = conn.execute(text("SELECT state FROM alert_notifications"))
+        assert [s for (s,) in states] == ["firing"]
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(insert, {"e": "e2", "t": "delivery_failing"})
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(delivery, {"ch": "carrier_pigeon", "kind": "trigger"})
+    assert not {"delivery_attempts", "endpoint_health"} & _tables(url)
+    engine.dispose()
+    migrate(settings)
+    assert _tables(url) == TABLES
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+def test_upgrade_and_downgrade_keep_what_refers_to_configs(backend, tmp_path, request):
+    """On SQLite a batch recreates its table, and dropping a parent with foreign keys on
+    cascades: no migration may do that to alert_configs or alert_notifications."""
+    url, settings, engine = _at_0002_with_seed(backend, tmp_path, request)
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO alert_configs (id, tenant_id, name, alert_type, severity, is_active,"
+            " channels, channel_config, cooldown_minutes, max_alerts_per_hour, group_similar,"
+            " group_by, conditions, created_at, updated_at) VALUES (1, 1, 'c', 'high_latency',"
+            " 'warning', true, '[]', '{}', 0, 1, true, '[]', '{}', '2026-01-01 00:00:00+00',"
+            " '2026-01-01 00:00:00+00')"))
+        conn.execute(text("UPDATE alert_notifications SET config_id = 1"))
+        conn.execute(text(
+            "INSERT INTO alert_throttles (config_id, fingerprint, sent_count, suppressed_count,"
+            " updated_at) VALUES (1, 'fp', 1, 0, '2026-01-01 00:00:00+00')"))
+    kept = [
+        "SELECT config_id FROM alert_notifications",
+        "SELECT config_id FROM alert_throttles",
+        "SELECT count(*) FROM notification_deliveries",
+    ]
+    for revision, down in (("head", False), ("0002", True)):
+        migrate(settings, revision, down=down)
+        with engine.connect() as conn:
+            assert [conn.execute(text(q)).scalar() for q in kept] == [1, 1, 2], revision
+    engine.dispose()

@@ -562,6 +562,59 @@ def test_silences_on_the_page(page, admin_token, session_factory):
     assert page.problems == []
 
 
+def test_a_failed_delivery_shows_its_attempts_and_is_replayed_from_the_page(
+    page, live_server, admin_token, session_factory, http_receiver
+):
+    """SPEC §18 on the page: the failing destination on its card, the attempts under the
+    notification's delivery, and Retry once the receiver is fixed (same Idempotency-Key)."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=20_000)
+    with session_factory() as session:
+        tenant_id = session.scalars(select(models.Tenant.id)).one()
+        config = models.AlertConfig(
+            tenant_id=tenant_id, name="Hook that 404s", alert_type="high_latency",
+            severity="warning", channels=["in_app", "webhook"],
+            channel_config={"webhook": {"url": http_receiver.url()}}, conditions={},
+        )  # fmt: skip
+        session.add(config)
+        session.commit()
+        config_id = config.id
+    http_receiver.reply(404, "no such hook")
+    page.goto("/alerts")
+    page.fill("#token", admin_token)
+    page.click("#login button[type=submit]")
+    card = page.locator(".config-card", has_text="Hook that 404s")
+    expect(card.locator(".channel-health")).to_have_count(0)
+    card.locator("[data-action=test]").click()
+    wait_for(lambda: _delivery_statuses(session_factory) == {"delivered", "failed"}, 20)
+
+    page.reload()
+    expect(card.locator(".channel-webhook .channel-health")).to_have_text("1 failed in a row")
+    page.click("#bell")
+    page.locator("#notification-list .notification-summary").first.click()
+    row = page.locator("tr[data-channel=webhook]")
+    expect(row.locator(".status")).to_have_text("failed")
+    row.locator(".attempt-log summary").click()
+    expect(row.locator(".attempt-log li")).to_have_count(1)
+    expect(row.locator(".attempt-log li").first).to_contain_text("HTTP 404")
+    expect(row.locator(".attempt-log li").first).to_contain_text("failed")
+    shot(page, "11-failed-delivery-attempts")
+
+    http_receiver.reply(200)  # fixed
+    row.locator("[data-action=retry]").click()
+    expect(page.locator("#centre-status")).to_have_text("Delivery queued again.")
+    wait_for(lambda: _delivery_statuses(session_factory) == {"delivered"}, 20)
+    keys = {r.headers["Idempotency-Key"] for r in http_receiver.requests}
+    assert len(http_receiver.requests) == 2 and len(keys) == 1
+    page.keyboard.press("Escape")
+    page.reload()
+    expect(card.locator(".channel-health")).to_have_count(0)  # a success resets it
+    with session_factory() as session:
+        health = session.get(models.EndpointHealth, (config_id, "webhook"))
+    assert health.consecutive_failures == 0 and health.last_success_at is not None
+    assert page.problems == []
+
 
 def _is_active(session_factory, config_id: int) -> bool:
     with session_factory() as session:

@@ -15,6 +15,7 @@ from alertworker.schemas.configs import (
     ConfigQuerySchema,
     ConfigSchema,
     EmailChannelSchema,
+    EndpointHealthSchema,
     PagerDutyChannelSchema,
     SlackChannelSchema,
     SmsChannelSchema,
@@ -23,6 +24,12 @@ from alertworker.schemas.configs import (
     is_masked,
     mask_channel_config,
     mask_url,
+)
+from alertworker.schemas.delivery_ops import (
+    AttemptSchema,
+    BulkRetryAcceptedSchema,
+    BulkRetrySchema,
+    DeliveryDetailSchema,
 )
 from alertworker.schemas.events import (
     MAX_CONTEXT_BYTES,
@@ -47,7 +54,9 @@ from alertworker.schemas.resources import (
 )
 
 __all__ = [
-    "CONDITION_SCHEMAS", "MASK", "MAX_CONTEXT_BYTES", "MAX_ID", "SLUG", "AlertTestAcceptedSchema",
+    "AttemptSchema", "BulkRetryAcceptedSchema", "BulkRetrySchema", "DeliveryDetailSchema",
+    "CONDITION_SCHEMAS", "EndpointHealthSchema",
+    "MASK", "MAX_CONTEXT_BYTES", "MAX_ID", "SLUG", "AlertTestAcceptedSchema",
     "AlertTestQuerySchema", "ChannelConfigSchema", "ConfigOutSchema", "ConfigQuerySchema",
     "ConfigSchema", "CountSchema", "DeliverySchema", "E164", "PagerDutyChannelSchema",
     "SmsChannelSchema", "EmailChannelSchema", "ErrorSchema",

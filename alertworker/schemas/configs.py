@@ -21,6 +21,7 @@ from marshmallow import (
     ValidationError,
     fields,
     post_load,
+    pre_load,
     validate,
     validates_schema,
 )
@@ -33,39 +34,94 @@ from alertworker.scrub import MASK
 
 
 class _Conditions(Schema):
+    """Every type's conditions. A field's ``metadata`` (label, description, default: what the
+    evaluator uses when the key is absent) is what the catalog and the OpenAPI document show."""
+
     class Meta:
         unknown = RAISE
 
     provider_names = fields.List(
-        fields.String(validate=validate.Length(1, 200)), validate=validate.Length(1, 100)
+        fields.String(validate=validate.Length(1, 200)),
+        validate=validate.Length(1, 100),
+        metadata={"label": "Providers", "description": "context.provider_name is one of these"},
     )
+
+
+def _threshold(compared_with: str) -> fields.Float:
+    return fields.Float(
+        allow_nan=False,
+        validate=validate.Range(0, 1, min_inclusive=False, max_inclusive=True),
+        metadata={"label": "Threshold (fraction of the limit)", "default": 0.9,
+                  "description": f"met when {compared_with} is at least this"},
+    )  # fmt: skip
 
 
 class _CircuitBreakerOpened(_Conditions):
-    min_consecutive_failures = fields.Integer(strict=True, validate=validate.Range(min=1))
+    min_consecutive_failures = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=1),
+        metadata={"label": "Min. consecutive failures",
+                  "description": "met when context.consecutive_failures is at least this"},
+    )  # fmt: skip
 
 
-class _Ratio(_Conditions):
-    threshold = fields.Float(
-        allow_nan=False, validate=validate.Range(0, 1, min_inclusive=False, max_inclusive=True)
-    )
+class _CostLimitWarning(_Conditions):
+    threshold = _threshold("context.percentage / 100 (or current_value / limit_value)")
+
+
+class _RateLimitWarning(_Conditions):
+    threshold = _threshold("context.requests / context.limit")
 
 
 class _HighErrorRate(_Conditions):
-    error_rate = fields.Float(allow_nan=False, validate=validate.Range(0, 1))
-    min_requests = fields.Integer(strict=True, validate=validate.Range(min=0))
+    error_rate = fields.Float(
+        allow_nan=False,
+        validate=validate.Range(0, 1),
+        metadata={"label": "Error rate", "default": 0.05,
+                  "description": "met when context.error_rate is at least this"},
+    )  # fmt: skip
+    min_requests = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=0),
+        metadata={"label": "Min. requests",
+                  "description": "and context.requests is at least this"},
+    )  # fmt: skip
 
 
 class _HighLatency(_Conditions):
-    latency_ms = fields.Float(allow_nan=False, validate=validate.Range(0, min_inclusive=False))
+    latency_ms = fields.Float(
+        allow_nan=False,
+        validate=validate.Range(0, min_inclusive=False),
+        metadata={"label": "Latency (ms)", "default": 5000,
+                  "description": "met when context.latency_ms is at least this"},
+    )  # fmt: skip
 
 
-CONDITION_SCHEMAS: dict[str, Schema] = {alert_type: _Conditions() for alert_type in ALERT_TYPES} | {
-    "circuit_breaker_opened": _CircuitBreakerOpened(),
-    "cost_limit_warning": _Ratio(),
-    "rate_limit_warning": _Ratio(),
-    "high_error_rate": _HighErrorRate(),
-    "high_latency": _HighLatency(),
+def _conditions(alert_type: str, cls: type[_Conditions] = _Conditions) -> _Conditions:
+    """The schema of one type's conditions; an unknown key's error names the allowed ones."""
+    schema = cls()
+    allowed = ", ".join(sorted(schema.fields))
+    schema.error_messages = schema.error_messages | {
+        "unknown": f"not a condition of {alert_type}; allowed: {allowed}"
+    }
+    return schema
+
+
+_TYPED: dict[str, type[_Conditions]] = {
+    "circuit_breaker_opened": _CircuitBreakerOpened,
+    "cost_limit_warning": _CostLimitWarning,
+    "rate_limit_warning": _RateLimitWarning,
+    "high_error_rate": _HighErrorRate,
+    "high_latency": _HighLatency,
+}
+CONDITION_SCHEMAS: dict[str, Schema] = {
+    alert_type: _conditions(alert_type, _TYPED.get(alert_type, _Conditions))
+    for alert_type in ALERT_TYPES
+}
+# alert_type -> {key: the value the evaluator uses when the config leaves the key out}
+CONDITION_DEFAULTS: dict[str, dict[str, Any]] = {
+    alert_type: {k: f.metadata["default"] for k, f in s.fields.items() if "default" in f.metadata}
+    for alert_type, s in CONDITION_SCHEMAS.items()
 }
 
 
@@ -256,6 +312,13 @@ class ConfigSchema(_Strict):
     created_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)
 
+    @pre_load
+    def _read_only(self, data: Any, **_: Any) -> Any:
+        """``health`` (SPEC §18) is computed: sent back with the rest of a config, it is dropped."""
+        if isinstance(data, dict) and "health" in data:
+            data = {k: v for k, v in data.items() if k != "health"}
+        return data
+
     @validates_schema(skip_on_field_errors=True)
     def _whole(self, data: dict[str, Any], partial: Any = False, **_: Any) -> None:
         if "channels" in data:
@@ -289,10 +352,33 @@ def unsafe_urls(channel_config: dict[str, Any], settings: Any) -> dict[str, Any]
     return errors
 
 
+class EndpointHealthSchema(Schema):
+    """One destination's health (SPEC §18): consecutive failed deliveries, reset by a success."""
+
+    consecutive_failures = fields.Integer()
+    last_failure_at = fields.DateTime(allow_none=True)
+    last_success_at = fields.DateTime(allow_none=True)
+    last_error = fields.String(allow_none=True)
+    last_alerted_at = fields.DateTime(allow_none=True, metadata={"description": "delivery_failing"})
+
+
 class ConfigOutSchema(ConfigSchema):
-    """A config as responses show it: secrets masked."""
+    """A config as responses show it: secrets masked, each external channel's ``health``."""
 
     channel_config = fields.Function(lambda c: mask_channel_config(c.channel_config))
+    health = fields.Method("_health", metadata={"type": "object", "additionalProperties": {
+        "$ref": "#/components/schemas/EndpointHealth"}})  # fmt: skip
+
+    def _health(self, config: Any) -> dict[str, Any]:
+        rows = {h.channel: h for h in config.health}
+        empty = {"consecutive_failures": 0} | dict.fromkeys(
+            ("last_failure_at", "last_success_at", "last_error", "last_alerted_at")
+        )
+        return {
+            channel: EndpointHealthSchema().dump(rows.get(channel, empty))
+            for channel in config.channels
+            if channel != "in_app"
+        }
 
 
 class ConfigQuerySchema(_Strict):

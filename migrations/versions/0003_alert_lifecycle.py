@@ -33,13 +33,12 @@ def _in(values):
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('alert_configs', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('auto_resolve_minutes', sa.Integer(), server_default='0', nullable=False))
-        batch_op.add_column(sa.Column('notify_on_resolve', sa.Boolean(), server_default=sa.true(), nullable=False))
-
-    # alert_notifications is the parent of deliveries (ON DELETE CASCADE): never recreated by
-    # a batch on SQLite, so its columns are added in place, there without their CHECK and
-    # FOREIGN KEY (SQLite cannot add constraints to a table; the embedded database only).
+    # alert_configs and alert_notifications are parents (of throttles and notifications, of
+    # deliveries): never recreated by a batch on SQLite, where dropping a parent cascades. So
+    # their columns are added in place, on SQLite without their CHECK and FOREIGN KEY (SQLite
+    # cannot add constraints to a table; the embedded database only).
+    op.add_column('alert_configs', sa.Column('auto_resolve_minutes', sa.Integer(), server_default='0', nullable=False))
+    op.add_column('alert_configs', sa.Column('notify_on_resolve', sa.Boolean(), server_default=sa.true(), nullable=False))
     pg = op.get_bind().dialect.name != 'sqlite'
 
     def enum(*values, name):
@@ -94,6 +93,5 @@ def downgrade() -> None:
     for column in ('resolved_by', 'resolved_by_event_id', 'resolve_reason', 'resolved_at', 'state'):
         op.drop_column('alert_notifications', column)
 
-    with op.batch_alter_table('alert_configs', schema=None) as batch_op:
-        batch_op.drop_column('notify_on_resolve')
-        batch_op.drop_column('auto_resolve_minutes')
+    op.drop_column('alert_configs', 'notify_on_resolve')
+    op.drop_column('alert_configs', 'auto_resolve_minutes')

@@ -2,7 +2,7 @@
 // send a test alert, edit and delete (with a confirmation), and the empty state.
 
 import { api } from "./api.js";
-import { CHANNELS, typeLabel } from "./catalog.js";
+import { CHANNELS, typeLabel } from "./vocabulary.js";
 import { $, announce, h, icon, severityBadge } from "./dom.js";
 import { openConfigForm } from "./form.js";
 import { closeModal, openModal } from "./modal.js";
@@ -51,8 +51,16 @@ function channelList(config) {
     config.channels.map((id) => {
       const channel = CHANNELS.find((c) => c.id === id) || { short: id };
       return h("li", { class: `channel channel-${id}`, title: channel.label },
-        icon(id), h("span", { class: "channel-name", text: channel.short }));
+        icon(id), h("span", { class: "channel-name", text: channel.short }), healthNote(config.health?.[id]));
     }));
+}
+
+// A destination's health (SPEC §18): shown only while deliveries to it keep failing.
+function healthNote(health) {
+  const failures = Number(health?.consecutive_failures || 0);
+  if (!failures) return null;
+  return h("span", { class: "channel-health", "data-failures": failures, title: health.last_error || "",
+    text: `${failures} failed in a row` });
 }
 
 function throttleText(config) {

@@ -3,7 +3,7 @@
 // a blank secret field on edit sends the mask back, which keeps the stored value.
 
 import { api } from "./api.js";
-import { ALERT_TYPES, CHANNELS, CONDITIONS, MASK, SEVERITIES, typeLabel } from "./catalog.js";
+import { ALERT_TYPES, CHANNELS, CONDITIONS, MASK, SEVERITIES, typeLabel } from "./vocabulary.js";
 import { $, h, icon } from "./dom.js";
 import { checkForm, flatten } from "./validate.js";
 import { closeModal, openModal } from "./modal.js";

@@ -5,6 +5,7 @@ import { api, onUnauthorized, token } from "./api.js";
 import { createConfig, loadConfigs, resetConfigs } from "./configs.js";
 import { $, announce, icon } from "./dom.js";
 import { loadOnCall, resetOnCall } from "./oncall.js";
+import { loadVocabulary } from "./vocabulary.js";
 import { setUnread, setupCentre, startNotifications, stopNotifications } from "./notifications.js";
 import { loadSilences, openSilenceForm, resetSilences } from "./silences.js";
 
@@ -32,6 +33,7 @@ async function showApp() {
   $("#bell").hidden = false;
   $("#sign-out").hidden = false;
   try {
+    await loadVocabulary();
     await Promise.all([loadConfigs(), loadOnCall(), loadSilences()]);
   } catch (error) {
     if (error.status !== 401) announce(`Could not load the page: ${error.message}`, "error");

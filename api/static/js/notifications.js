@@ -3,7 +3,7 @@
 // acknowledge, mark all read.
 
 import { api, openStream } from "./api.js";
-import { CHANNELS, typeLabel } from "./catalog.js";
+import { CHANNELS, typeLabel } from "./vocabulary.js";
 import { noteNotification } from "./configs.js";
 import { $, h, icon, severityBadge, timeElement, toast } from "./dom.js";
 import { isOpen, openModal } from "./modal.js";
@@ -158,14 +158,49 @@ async function toggleDetail(li, id) {
   }
 }
 
-function deliveryRow(d) {
+function deliveryRow(li, d) {
   const channel = CHANNELS.find((c) => c.id === d.channel) || { short: d.channel };
+  const status = h("td", {}, h("span", { class: `badge status status-${d.status}`, text: d.status }));
+  if (d.status === "failed") {
+    const retry = h("button", { type: "button", class: "button small", "data-action": "retry", text: "Retry",
+      "aria-label": `Retry the ${channel.short} delivery` });
+    retry.addEventListener("click", () => retryDelivery(li, d.id, retry));
+    status.append(" ", retry);
+  }
+  const errorCell = h("td", { class: "last-error", text: d.last_error || (d.last_status_code ? `HTTP ${d.last_status_code}` : "—") });
+  if (d.channel !== "in_app" && d.attempts > 0) attemptLog(errorCell, d.id);
   const kind = d.kind && d.kind !== "trigger" ? ` (${d.kind})` : "";
-  return h("tr", { "data-channel": d.channel, "data-status": d.status, "data-kind": d.kind || "trigger" },
-    h("th", { scope: "row" }, icon(d.channel), ` ${channel.short}${d.recipient ? ` ${d.recipient}` : ""}${kind}`),
-    h("td", {}, h("span", { class: `badge status status-${d.status}`, text: d.status })),
-    h("td", { text: String(d.attempts) }),
-    h("td", { class: "last-error", text: d.last_error || (d.last_status_code ? `HTTP ${d.last_status_code}` : "—") }));
+  return h("tr", { "data-channel": d.channel, "data-status": d.status, "data-kind": d.kind || "trigger", "data-delivery-id": d.id },
+    h("th", { scope: "row" }, icon(d.channel), ` ${channel.short}${d.recipient ? ` ${d.recipient}` : ""}${kind}`), status,
+    h("td", { text: String(d.attempts) }), errorCell);
+}
+
+// Every send attempt of a delivery (GET /admin/alerts/deliveries/{id}), folded under its error.
+async function attemptLog(cell, deliveryId) {
+  try {
+    const { attempt_log: log } = await api("GET", `/admin/alerts/deliveries/${Number(deliveryId)}`);
+    if (!log.length) return;
+    cell.append(h("details", { class: "attempt-log" },
+      h("summary", { text: `${log.length} attempt${log.length === 1 ? "" : "s"}` }),
+      h("ol", {}, log.map((a) => h("li", { class: `attempt outcome-${a.outcome}` },
+        `#${a.attempt} `, timeElement(a.started_at),
+        ` · ${a.duration_ms} ms · ${a.status_code ? `HTTP ${a.status_code}` : "—"} · ${a.outcome}`,
+        a.error ? h("span", { class: "attempt-error", text: ` · ${a.error}` }) : null)))));
+  } catch (error) {
+    cell.append(h("span", { class: "field-error", text: ` (attempts: ${error.message})` }));
+  }
+}
+
+async function retryDelivery(li, deliveryId, button) {
+  button.disabled = true;
+  try {
+    await api("POST", `/admin/alerts/deliveries/${Number(deliveryId)}/retry`);
+    renderDetail(li, await api("GET", `/admin/alerts/notifications/${Number(li.dataset.id)}`));
+    $("#centre-status").textContent = "Delivery queued again.";
+  } catch (error) {
+    button.disabled = false;
+    $("#centre-status").textContent = `Could not retry: ${error.message}`;
+  }
 }
 
 function renderDetail(li, n) {
@@ -192,7 +227,7 @@ function renderDetail(li, n) {
     h("table", { class: "deliveries" },
       h("caption", { class: "sr-only", text: "Deliveries per channel" }),
       h("thead", {}, h("tr", {}, ...["Channel", "Status", "Attempts", "Last error"].map((t) => h("th", { scope: "col", text: t })))),
-      h("tbody", {}, (n.deliveries || []).map(deliveryRow))),
+      h("tbody", {}, (n.deliveries || []).map((d) => deliveryRow(li, d)))),
     h("div", { class: "card-actions" }, readButton, ackButton, resolveButton, similarButton));
 }
 

@@ -1,7 +1,7 @@
 // Client-side checks that mirror the API's config schema (alertworker/schemas.py, SPEC §4).
 // The API stays the judge: anything these miss (e.g. a private address) comes back as a 422.
 
-import { CONDITIONS } from "./catalog.js";
+import { CONDITIONS } from "./vocabulary.js";
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/;
 const RESERVED_HEADERS = new Set([
@@ -31,7 +31,9 @@ function numberProblem(value, spec) {
   if (spec.min !== undefined && (spec.minExclusive ? value <= spec.min : value < spec.min)) {
     return spec.minExclusive ? `must be greater than ${spec.min}.` : `must be at least ${spec.min}.`;
   }
-  if (spec.max !== undefined && value > spec.max) return `must be at most ${spec.max}.`;
+  if (spec.max !== undefined && (spec.maxExclusive ? value >= spec.max : value > spec.max)) {
+    return spec.maxExclusive ? `must be less than ${spec.max}.` : `must be at most ${spec.max}.`;
+  }
   return null;
 }
 
