@@ -109,22 +109,18 @@ def _seed_0001(url):
 
 
 def _seeded(backend, tmp_path, request, revision):
-    """A database of ``backend`` seeded at 0001, then migrated to ``revision``."""
-    url = (
-        request.getfixturevalue("empty_pg_url")
-        if backend == "postgresql"
-        else f"sqlite:///{tmp_path}/m.db"
-    )
-
-
-def _at_0002_with_seed(backend, tmp_path, request):
-    """A database of ``backend`` seeded at 0001 and migrated to 0002: (url, settings, engine)."""
+    """A database of ``backend`` seeded at 0001, then migrated to ``revision``:
+    (url, settings, engine)."""
     url = _empty_url(backend, tmp_path, request)
     settings = Settings.from_env({"DATABASE_URL": url})
     migrate(settings, "0001")
     engine = _seed_0001(url)
     migrate(settings, revision)
     return url, settings, engine
+
+
+def _at_0002_with_seed(backend, tmp_path, request):
+    return _seeded(backend, tmp_path, request, "0002")
 
 
 @pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
@@ -226,6 +222,7 @@ def test_0005_exempts_escalation_rows_from_the_destination_key(backend, tmp_path
     assert _tables(url) == TABLES
 
 
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
 def test_0006_admits_delivery_failing_and_downgrade_removes_it(backend, tmp_path, request):
     """0006 rewrites the alert_type checks on top of 0003's channel and kind checks: both hold
     after upgrade and downgrade, and the deliveries of the retyped notifications survive."""
