@@ -49,17 +49,18 @@ def list_configs(
     return list(session.scalars(query.order_by(AlertConfig.id)))
 
 
+def get_owned(session: Session, model: Any, tenant_id: int, row_id: int, what: str) -> Any:
+    """The tenant's row of ``model`` with ``row_id``; NotFoundError (404) otherwise."""
+    row = None
+    if 0 < row_id <= MAX_ID:
+        row = session.scalar(select(model).where(model.id == row_id, model.tenant_id == tenant_id))
+    if row is None:
+        raise NotFoundError(f"no {what} {row_id}")
+    return row
+
+
 def get_config(session: Session, tenant_id: int, config_id: int) -> AlertConfig:
-    config = None
-    if 0 < config_id <= MAX_ID:
-        config = session.scalar(
-            select(AlertConfig).where(
-                AlertConfig.id == config_id, AlertConfig.tenant_id == tenant_id
-            )
-        )
-    if config is None:
-        raise NotFoundError(f"no alert config {config_id}")
-    return config
+    return get_owned(session, AlertConfig, tenant_id, config_id, "alert config")
 
 
 def create_config(session: Session, tenant_id: int, data: dict[str, Any]) -> AlertConfig:

@@ -22,7 +22,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from alertworker import escalation, lifecycle
-from alertworker.configs import NotFoundError
+from alertworker.configs import get_owned
 from alertworker.db import utcnow
 from alertworker.deliveries import Pending
 from alertworker.models import AlertConfig, AlertNotification, NotificationDelivery
@@ -85,12 +85,7 @@ def list_notifications(
 
 
 def _get(session: Session, tenant_id: int, notification_id: int) -> AlertNotification:
-    row = None
-    if 0 < notification_id <= MAX_ID:
-        row = session.scalar(select(N).where(N.id == notification_id, N.tenant_id == tenant_id))
-    if row is None:
-        raise NotFoundError(f"no notification {notification_id}")
-    return row
+    return get_owned(session, N, tenant_id, notification_id, "notification")
 
 
 def get_notification(session: Session, tenant_id: int, notification_id: int) -> SimpleNamespace:

@@ -16,23 +16,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from alertworker import schedules, users
-from alertworker.configs import ConflictError, NotFoundError
+from alertworker.configs import ConflictError, get_owned
 from alertworker.models import EscalationPolicy, OnCallSchedule
-from alertworker.schemas import MAX_ID
 
 log = logging.getLogger(__name__)
 
 FIELDS = ("name", "timezone", "layers", "overrides")
-
-
-def get_owned(session: Session, model: Any, tenant_id: int, row_id: int, what: str) -> Any:
-    """The tenant's row of ``model`` with ``row_id``; NotFoundError (404) otherwise."""
-    row = None
-    if 0 < row_id <= MAX_ID:
-        row = session.scalar(select(model).where(model.id == row_id, model.tenant_id == tenant_id))
-    if row is None:
-        raise NotFoundError(f"no {what} {row_id}")
-    return row
 
 
 def list_schedules(session: Session, tenant_id: int) -> list[OnCallSchedule]:

@@ -18,9 +18,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from alertworker import users
-from alertworker.configs import ConflictError, restore_secrets
+from alertworker.configs import ConflictError, get_owned, restore_secrets
 from alertworker.models import AlertConfig, EscalationPolicy, OnCallSchedule
-from alertworker.oncall import get_owned, targeted
+from alertworker.oncall import targeted
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from alertworker.configs import ConflictError, NotFoundError
+from alertworker.configs import ConflictError, get_owned
 from alertworker.db import utcnow
 from alertworker.models import InhibitRule, Silence
-from alertworker.schemas import MAX_ID
 
 log = logging.getLogger(__name__)
 
@@ -50,17 +49,8 @@ def list_silences(session: Session, tenant_id: int, *, state: str | None = None)
     return [with_state(s, now) for s in rows]
 
 
-def _get(session: Session, model: Any, tenant_id: int, row_id: int, what: str) -> Any:
-    row = None
-    if 0 < row_id <= MAX_ID:
-        row = session.scalar(select(model).where(model.id == row_id, model.tenant_id == tenant_id))
-    if row is None:
-        raise NotFoundError(f"no {what} {row_id}")
-    return row
-
-
 def get_silence(session: Session, tenant_id: int, silence_id: int) -> Silence:
-    return with_state(_get(session, Silence, tenant_id, silence_id, "silence"))
+    return with_state(get_owned(session, Silence, tenant_id, silence_id, "silence"))
 
 
 def create_silence(
@@ -109,7 +99,7 @@ def list_rules(session: Session, tenant_id: int) -> list[InhibitRule]:
 
 
 def get_rule(session: Session, tenant_id: int, rule_id: int) -> InhibitRule:
-    return _get(session, InhibitRule, tenant_id, rule_id, "inhibit rule")
+    return get_owned(session, InhibitRule, tenant_id, rule_id, "inhibit rule")
 
 
 def create_rule(session: Session, tenant_id: int, data: dict[str, Any]) -> InhibitRule:
