@@ -104,8 +104,13 @@ def create_token(
     )
     session.add(row)
     session.commit()
-    log.info("created token %s (id %d) for user %d of tenant %s", row.prefix, row.id, user.id,
-             tenant_slug)
+    log.info(
+        "created token %s (id %d) for user %d of tenant %s",
+        row.prefix,
+        row.id,
+        user.id,
+        tenant_slug,
+    )
     return row, token
 
 

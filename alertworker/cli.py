@@ -61,8 +61,10 @@ def create_token(tenant: str, email: str, scopes: str) -> None:
     finally:
         session.close()
         engine.dispose()
-    click.echo(f"token {row.prefix}… (id {row.id}) for {email} of tenant {tenant}, "
-               f"scopes {','.join(row.scopes)}; store it now, it is not shown again:")
+    click.echo(
+        f"token {row.prefix}… (id {row.id}) for {email} of tenant {tenant}, "
+        f"scopes {','.join(row.scopes)}; store it now, it is not shown again:"
+    )
     click.echo(token)
 
 
@@ -104,8 +106,11 @@ def run(host: str, port: int, concurrency: int) -> None:
 @click.option("--noop-tasks", type=click.IntRange(1), help="No-op tasks for the floor [5000].")
 @click.option("--batch", type=click.IntRange(1, 500), help="Events per broker message [500].")
 @click.option("--workers", type=click.IntRange(1, 64), help="Worker --concurrency [1].")
-@click.option("--silences", type=click.IntRange(0, 10_000),
-              help="Run the storm again with this many silences loaded [0].")
+@click.option(
+    "--silences",
+    type=click.IntRange(0, 10_000),
+    help="Run the storm again with this many silences loaded [0].",
+)
 @click.option("--inhibit-rules", type=click.IntRange(0, 10_000),
               help="... and this many inhibition rules [0].")  # fmt: skip
 @click.option("--smoke", is_flag=True, help="A few hundred events: checks counts, in seconds.")

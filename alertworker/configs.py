@@ -38,7 +38,10 @@ class ConflictError(Exception):
 
 
 def list_configs(
-    session: Session, tenant_id: int, *, alert_type: str | None = None,
+    session: Session,
+    tenant_id: int,
+    *,
+    alert_type: str | None = None,
     is_active: bool | None = None,
 ) -> list[AlertConfig]:
     query = select(AlertConfig).where(AlertConfig.tenant_id == tenant_id)
@@ -160,4 +163,3 @@ def restore_secrets(new: dict[str, Any], stored: dict[str, Any]) -> dict[str, An
     if errors:
         raise ValidationError({"channel_config": errors})
     return new
-

@@ -102,7 +102,9 @@ def describe(row: Any) -> dict[str, Any] | None:
 
 
 def run_due(
-    settings: Settings, session_factory: sessionmaker, now: datetime | None = None,
+    settings: Settings,
+    session_factory: sessionmaker,
+    now: datetime | None = None,
     limit: int = 200,
 ) -> list[Pending]:
     """Run every step due at ``now``, each once; returns the deliveries to enqueue."""
@@ -160,7 +162,9 @@ def _claim(
     claimed = session.execute(
         update(N)
         .where(
-            N.id == row.id, N.escalation_step == step, N.escalation_state == "running",
+            N.id == row.id,
+            N.escalation_step == step,
+            N.escalation_state == "running",
             still_open(),
         )  # fmt: skip
         .values(escalation_step=step + 1, escalation_next_at=next_at, escalation_state=state)
@@ -171,8 +175,12 @@ def _claim(
 
 
 def _delivery_rows(
-    session: Session, row: AlertNotification, targets: list[dict[str, Any]], ran: int,
-    now: datetime, settings: Settings,
+    session: Session,
+    row: AlertNotification,
+    targets: list[dict[str, Any]],
+    ran: int,
+    now: datetime,
+    settings: Settings,
 ) -> list[dict[str, Any]]:
     """One row per destination of the step's targets, duplicates dropped."""
     lease = now + timedelta(seconds=settings.delivery_lease_seconds)

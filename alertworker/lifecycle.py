@@ -74,12 +74,21 @@ def claim(
         update(N)
         .where(where, N.c.state != "resolved")
         .values(
-            state="resolved", resolved_at=now, resolve_reason=reason,
-            resolved_by_event_id=event_id, resolved_by=user_id,
+            state="resolved",
+            resolved_at=now,
+            resolve_reason=reason,
+            resolved_by_event_id=event_id,
+            resolved_by=user_id,
         )  # fmt: skip
         .returning(
-            N.c.id, N.c.tenant_id, N.c.config_id, N.c.fingerprint, N.c.event_id, N.c.title,
-            N.c.alert_type, N.c.severity,
+            N.c.id,
+            N.c.tenant_id,
+            N.c.config_id,
+            N.c.fingerprint,
+            N.c.event_id,
+            N.c.title,
+            N.c.alert_type,
+            N.c.severity,
         )  # fmt: skip
     ).all()
     metrics.RESOLVES.labels(reason=reason).inc(len(rows))
@@ -144,9 +153,16 @@ def follow_up(
         D.insert().returning(D.c.id, D.c.channel, D.c.notification_id),
         [
             {
-                "notification_id": nid, "tenant_id": tenant_id, "channel": channel,
-                "recipient": recipient, "kind": kind, "status": "pending", "attempts": 0,
-                "lease_expires_at": lease, "created_at": now, "updated_at": now,
+                "notification_id": nid,
+                "tenant_id": tenant_id,
+                "channel": channel,
+                "recipient": recipient,
+                "kind": kind,
+                "status": "pending",
+                "attempts": 0,
+                "lease_expires_at": lease,
+                "created_at": now,
+                "updated_at": now,
             }  # fmt: skip
             for nid, tenant_id, channel, recipient, _ in rows
         ],

@@ -179,7 +179,11 @@ class NotificationDelivery(Base):
         # one row per destination and kind; escalation rows (one per step's target) are exempt
         Index(
             "uq_notification_deliveries_destination_kind",
-            "notification_id", "channel", "recipient", "kind", unique=True,
+            "notification_id",
+            "channel",
+            "recipient",
+            "kind",
+            unique=True,
             postgresql_where=text("escalation_step IS NULL"),
             sqlite_where=text("escalation_step IS NULL"),
         ),
@@ -360,9 +364,7 @@ class InhibitRule(Base):
     __tablename__ = "inhibit_rules"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    tenant_id: Mapped[int] = mapped_column(
-        ForeignKey("tenants.id", ondelete="CASCADE"), index=True
-    )
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     source: Mapped[list[Any]]
     target: Mapped[list[Any]]
     equal: Mapped[list[Any]]

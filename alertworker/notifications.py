@@ -96,6 +96,7 @@ def get_notification(session: Session, tenant_id: int, notification_id: int) -> 
 
     def _secrets(d: NotificationDelivery) -> list[str]:  # an escalation target's own, too
         return secrets + secrets_of(d.escalation_target)
+
     deliveries = session.scalars(
         select(NotificationDelivery)
         .where(NotificationDelivery.notification_id == row.id)
@@ -114,9 +115,10 @@ def get_notification(session: Session, tenant_id: int, notification_id: int) -> 
 
 
 def unread_count(session: Session, tenant_id: int) -> int:
-    return session.scalar(
-        select(func.count()).where(N.tenant_id == tenant_id, N.read_at.is_(None))
-    ) or 0
+    return (
+        session.scalar(select(func.count()).where(N.tenant_id == tenant_id, N.read_at.is_(None)))
+        or 0
+    )
 
 
 def mark_read(session: Session, tenant_id: int, notification_id: int) -> AlertNotification:
@@ -187,4 +189,3 @@ def mark_all_read(session: Session, tenant_id: int) -> int:
 
 def _columns(row: Any) -> dict[str, Any]:
     return {c.key: getattr(row, c.key) for c in row.__table__.columns}
-

@@ -64,9 +64,7 @@ def delete_schedule(session: Session, tenant_id: int, schedule_id: int) -> None:
 
 def targeted(steps: list[dict[str, Any]], kind: str) -> set[int]:
     """The user or schedule ids a policy's steps target."""
-    return {
-        t[f"{kind}_id"] for step in steps for t in step["targets"] if t.get("type") == kind
-    }
+    return {t[f"{kind}_id"] for step in steps for t in step["targets"] if t.get("type") == kind}
 
 
 def on_call(session: Session, tenant_id: int, schedule_id: int, at: datetime) -> dict[str, Any]:

@@ -232,9 +232,7 @@ class Pipeline:
 
     def _decide(self, groups: list[Group], now: datetime) -> list[Decision]:
         throttled = [g for g in groups if not g.events[0]["is_test"]]
-        asked = self.throttle.decide(
-            [g.request() for g in throttled], int(now.timestamp() * 1000)
-        )
+        asked = self.throttle.decide([g.request() for g in throttled], int(now.timestamp() * 1000))
         answers = dict(zip(map(id, throttled), asked, strict=True))
         return [answers.get(id(g), Decision(True, "test")) for g in groups]
 

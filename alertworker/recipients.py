@@ -115,8 +115,13 @@ def _sms_opted_out(
         session.execute(
             update(D)
             .where(D.id == delivery_id, D.status == "sending")
-            .values(status="skipped", attempts=D.attempts - 1, lease_expires_at=None,
-                    next_attempt_at=None, last_error="skipped: sms off")  # fmt: skip
+            .values(
+                status="skipped",
+                attempts=D.attempts - 1,
+                lease_expires_at=None,
+                next_attempt_at=None,
+                last_error="skipped: sms off",
+            )  # fmt: skip
             .execution_options(synchronize_session=False)
         )
     metrics.PREFERENCE_DECISIONS.labels(decision="skip", reason="sms_off").inc(len(off))

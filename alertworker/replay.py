@@ -81,9 +81,7 @@ def retry_many(
     return _replay(session, settings, ids[:MAX_BULK], tenant_id), len(ids) > MAX_BULK
 
 
-def _replay(
-    session: Session, settings: Settings, ids: list[int], tenant_id: int
-) -> list[Pending]:
+def _replay(session: Session, settings: Settings, ids: list[int], tenant_id: int) -> list[Pending]:
     if not ids:
         return []
     lease = utcnow() + timedelta(seconds=settings.delivery_lease_seconds)

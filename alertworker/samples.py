@@ -22,14 +22,22 @@ Conditions = Mapping[str, Any]
 
 def _cb_opened(c: Conditions, p: str) -> dict[str, Any]:
     failures = max(5, int(c.get("min_consecutive_failures", 1)))
-    return {"provider_name": p, "failure_count": failures + 3, "consecutive_failures": failures,
-            "circuit_state": "open"}
+    return {
+        "provider_name": p,
+        "failure_count": failures + 3,
+        "consecutive_failures": failures,
+        "circuit_state": "open",
+    }
 
 
 def _cost_warning(c: Conditions, p: str) -> dict[str, Any]:
     pct = max(92.0, math.ceil(float(_value(c, "cost_limit_warning", "threshold")) * 100))
-    return {"provider_name": p, "current_value": round(pct * 5, 2), "limit_value": 500.0,
-            "percentage": pct}
+    return {
+        "provider_name": p,
+        "current_value": round(pct * 5, 2),
+        "limit_value": 500.0,
+        "percentage": pct,
+    }
 
 
 def _rate_warning(c: Conditions, p: str) -> dict[str, Any]:
@@ -40,8 +48,11 @@ def _rate_warning(c: Conditions, p: str) -> dict[str, Any]:
 
 def _error_rate(c: Conditions, p: str) -> dict[str, Any]:
     rate = min(1.0, max(0.12, float(_value(c, "high_error_rate", "error_rate")) + 0.05))
-    return {"provider_name": p, "error_rate": rate,
-            "requests": max(1200, int(c.get("min_requests", 0)))}
+    return {
+        "provider_name": p,
+        "error_rate": rate,
+        "requests": max(1200, int(c.get("min_requests", 0))),
+    }
 
 
 def _latency(c: Conditions, p: str) -> dict[str, Any]:
@@ -57,8 +68,11 @@ _BUILDERS: dict[str, tuple[str, Callable[[Conditions, str], dict[str, Any]]]] = 
     ),
     "provider_unhealthy": (
         "Provider {p} is unhealthy",
-        lambda c, p: {"provider_name": p, "status": "unhealthy",
-                      "error": "health check timed out after 10s"},
+        lambda c, p: {
+            "provider_name": p,
+            "status": "unhealthy",
+            "error": "health check timed out after 10s",
+        },
     ),
     "provider_recovered": ("Provider {p} recovered", lambda c, p: {"provider_name": p}),
     "cost_limit_warning": ("Cost at {pct}% of the limit", _cost_warning),
@@ -79,8 +93,13 @@ _BUILDERS: dict[str, tuple[str, Callable[[Conditions, str], dict[str, Any]]]] = 
     ),
     "delivery_failing": (
         "Deliveries to a destination are failing",
-        lambda c, p: {"provider_name": p, "config_id": 1, "channel": "webhook", "failures": 5,
-                      "last_error": "hooks.example.com: HTTP 503"},
+        lambda c, p: {
+            "provider_name": p,
+            "config_id": 1,
+            "channel": "webhook",
+            "failures": 5,
+            "last_error": "hooks.example.com: HTTP 503",
+        },
     ),
 }
 
@@ -104,7 +123,11 @@ def sample_event(
 
 
 def test_event(
-    session: Session, tenant_id: int, tenant_slug: str, *, alert_type: str | None = None,
+    session: Session,
+    tenant_id: int,
+    tenant_slug: str,
+    *,
+    alert_type: str | None = None,
     config_id: int | None = None,
 ) -> dict[str, Any]:
     """The sample event for ``POST /admin/alerts/test``: for a type, or aimed at one config."""

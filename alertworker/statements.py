@@ -86,8 +86,9 @@ def for_dialect(dialect: str) -> Statements:
         .values(
             sent_count=T.c.sent_count + bindparam("b_sent"),
             suppressed_count=T.c.suppressed_count + bindparam("b_supp"),
-            last_sent_at=func.coalesce(bindparam("b_last", type_=T.c.last_sent_at.type),
-                                       T.c.last_sent_at),
+            last_sent_at=func.coalesce(
+                bindparam("b_last", type_=T.c.last_sent_at.type), T.c.last_sent_at
+            ),
             updated_at=bindparam("b_now", type_=T.c.updated_at.type),
         ),  # fmt: skip
         lock_configs=select(AlertConfig.id)

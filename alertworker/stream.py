@@ -29,9 +29,7 @@ def publish_notifications(
     publish(redis, settings, "notification", summaries)
 
 
-def publish(
-    redis: Any, settings: Settings, kind: str, summaries: Iterable[dict[str, Any]]
-) -> None:
+def publish(redis: Any, settings: Settings, kind: str, summaries: Iterable[dict[str, Any]]) -> None:
     """Publish one ``kind`` message per notification summary (each has ``tenant_id``), pipelined."""
     try:
         pipe = redis.pipeline(transaction=False)

@@ -28,8 +28,9 @@ def _authenticate() -> Principal:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
-        raise ApiError(401, "an 'Authorization: Bearer <token>' header is required",
-                       headers=_CHALLENGE)
+        raise ApiError(
+            401, "an 'Authorization: Bearer <token>' header is required", headers=_CHALLENGE
+        )
     found = verify_token(db(), token)
     db().close()  # give the connection back: the view may first wait for a slow client's body
     if found is None:

@@ -40,8 +40,13 @@ class ApiError(Exception):
     """An error answered as is: status, message and optional per-field details."""
 
     def __init__(
-        self, status: int, message: str, *, code: str | None = None,
-        fields: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        fields: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status, self.message, self.fields = status, message, fields or {}
@@ -96,12 +101,8 @@ def register(app: Flask) -> None:
     app.register_error_handler(ApiError, error_response)
     app.register_error_handler(HTTPException, _http)
     app.register_error_handler(ValidationError, _validation)
-    app.register_error_handler(
-        NotFoundError, lambda exc: error_response(ApiError(404, str(exc)))
-    )
-    app.register_error_handler(
-        ConflictError, lambda exc: error_response(ApiError(409, str(exc)))
-    )
+    app.register_error_handler(NotFoundError, lambda exc: error_response(ApiError(404, str(exc))))
+    app.register_error_handler(ConflictError, lambda exc: error_response(ApiError(409, str(exc))))
     app.register_error_handler(IntegrityError, _integrity)
     app.register_error_handler(OperationalError, _database)
     app.register_error_handler(InterfaceError, _database)

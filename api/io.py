@@ -89,14 +89,21 @@ def reply(schema: Schema, obj: Any, status: int = 200) -> tuple[Response, int]:
 
 
 def doc(
-    *, body: Any = None, query: Any = None, response: Any = None, status: int = 200,
+    *,
+    body: Any = None,
+    query: Any = None,
+    response: Any = None,
+    status: int = 200,
     content_type: str = "application/json",
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Note a view's request and response schemas for the OpenAPI document."""
 
     def deco(view: Callable[..., Any]) -> Callable[..., Any]:
         view.openapi = {  # type: ignore[attr-defined]
-            "body": body, "query": query, "response": response, "status": status,
+            "body": body,
+            "query": query,
+            "response": response,
+            "status": status,
             "content_type": content_type,
         }
         return view

@@ -24,7 +24,10 @@ bp = Blueprint("notifications", __name__)
 BASE = "/admin/alerts/notifications"
 ITEM = BASE + "/<int:notification_id>"
 ONE, DETAIL, PAGE, COUNT = (
-    NotificationSchema(), NotificationDetailSchema(), NotificationPageSchema(), CountSchema()
+    NotificationSchema(),
+    NotificationDetailSchema(),
+    NotificationPageSchema(),
+    CountSchema(),
 )
 
 

@@ -35,8 +35,11 @@ def _operation(view: Any, method: str, path_params: list[str]) -> dict[str, Any]
         ok["content"] = {info["content_type"]: {"schema": info["response"]}}
     elif info.get("content_type", "application/json") != "application/json":
         ok["content"] = {info["content_type"]: {"schema": {"type": "string"}}}
-    op: dict[str, Any] = {"summary": summary, "operationId": f"{view.__name__}_{method}",
-                          "responses": {str(status): ok}}
+    op: dict[str, Any] = {
+        "summary": summary,
+        "operationId": f"{view.__name__}_{method}",
+        "responses": {str(status): ok},
+    }
     params: list[dict[str, Any]] = [
         {"in": "path", "name": name, "required": True, "schema": {"type": "integer"}}
         for name in path_params
@@ -46,8 +49,10 @@ def _operation(view: Any, method: str, path_params: list[str]) -> dict[str, Any]
     if params:
         op["parameters"] = params
     if info.get("body") is not None:
-        op["requestBody"] = {"required": True,
-                             "content": {"application/json": {"schema": info["body"]}}}
+        op["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": info["body"]}},
+        }
     scope = getattr(view, "scope", None)
     codes = [400, 413, 422] if info.get("body") is not None else []
     codes += [422] if info.get("query") is not None and 422 not in codes else []

@@ -18,8 +18,16 @@ CONFIGS = f"{API}/admin/alerts/configs"
 
 @pytest.mark.parametrize(
     "header",
-    [None, "", "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "Bearer aw_not-a-real-token",
-     "Bearer " + "x" * 5000, "Token aw_abc"],
+    [
+        None,
+        "",
+        "Bearer",
+        "Bearer ",
+        "Basic dXNlcjpwYXNz",
+        "Bearer aw_not-a-real-token",
+        "Bearer " + "x" * 5000,
+        "Token aw_abc",
+    ],
 )
 def test_missing_or_bad_token_is_401(client, caller, header):
     caller()
@@ -61,8 +69,12 @@ def test_create_token_makes_tenant_and_user_once(db):
 
 @pytest.mark.parametrize(
     ("tenant", "email", "scopes"),
-    [("acme", "ops@acme.test", "alerts:admin"), ("acme", "ops@acme.test", ""),
-     ("bad slug!", "ops@acme.test", "alerts:read"), ("acme", "not-an-email", "alerts:read")],
+    [
+        ("acme", "ops@acme.test", "alerts:admin"),
+        ("acme", "ops@acme.test", ""),
+        ("bad slug!", "ops@acme.test", "alerts:read"),
+        ("acme", "not-an-email", "alerts:read"),
+    ],
 )
 def test_create_token_validates(db, tenant, email, scopes):
     with pytest.raises(TokenError):

@@ -15,16 +15,22 @@ EMAIL = {"email": {"recipients": ["ops@acme.test"]}}
 
 
 def _create(client, who, **body):
-    r = client.post(URL, json={"name": "n", "alert_type": "high_latency", "channels": ["in_app"]}
-                    | body, headers=who.h)
+    r = client.post(
+        URL,
+        json={"name": "n", "alert_type": "high_latency", "channels": ["in_app"]} | body,
+        headers=who.h,
+    )
     assert r.status_code == 201, r.get_json()
     return r.get_json()
 
 
 def test_create_applies_defaults(client, caller):
     me = caller()
-    r = client.post(URL, json={"name": "Breaker", "alert_type": "circuit_breaker_opened",
-                               "channels": ["in_app"]}, headers=me.h)
+    r = client.post(
+        URL,
+        json={"name": "Breaker", "alert_type": "circuit_breaker_opened", "channels": ["in_app"]},
+        headers=me.h,
+    )
     assert r.status_code == 201, r.get_json()
     body = r.get_json()
     assert body["severity"] == "error"  # the type's default
@@ -66,28 +72,61 @@ def test_create_bumps_config_version(client, caller, db):
         ({"channels": []}, ["channels"]),
         ({"channels": ["pager"]}, ["channels"]),
         ({"channels": ["email"]}, ["channel_config", "email"]),
-        ({"channels": ["email"], "channel_config": {"email": {"recipients": []}}},
-         ["channel_config", "email", "recipients"]),
-        ({"channels": ["email"], "channel_config": {"email": {"recipients": ["no-at"]}}},
-         ["channel_config", "email", "recipients"]),
-        ({"channels": ["email"], "channel_config": {"email": {"recipients": ["a@b.test"] * 51}}},
-         ["channel_config", "email", "recipients"]),
+        (
+            {"channels": ["email"], "channel_config": {"email": {"recipients": []}}},
+            ["channel_config", "email", "recipients"],
+        ),
+        (
+            {"channels": ["email"], "channel_config": {"email": {"recipients": ["no-at"]}}},
+            ["channel_config", "email", "recipients"],
+        ),
+        (
+            {"channels": ["email"], "channel_config": {"email": {"recipients": ["a@b.test"] * 51}}},
+            ["channel_config", "email", "recipients"],
+        ),
         ({"channels": ["slack"]}, ["channel_config", "slack"]),
-        ({"channels": ["slack"], "channel_config": {"slack": {"webhook_url": "ftp://x/y"}}},
-         ["channel_config", "slack", "webhook_url"]),
-        ({"channels": ["slack"], "channel_config": {"slack": {"webhook_url": "http://a.test/x"}}},
-         ["channel_config", "slack", "webhook_url"]),  # http only for allow-listed hosts
-        ({"channels": ["webhook"], "channel_config": {"webhook": {"url": "https://10.0.0.1/x"}}},
-         ["channel_config", "webhook", "url"]),  # private address
-        ({"channels": ["webhook"], "channel_config": {"webhook": {
-            "url": "http://127.0.0.1:9/h", "headers": {"X-A": "1\r\nX-B: 2"}}}},
-         ["channel_config", "webhook", "headers"]),
-        ({"channels": ["webhook"], "channel_config": {"webhook": {
-            "url": "http://127.0.0.1:9/h", "headers": {"Bad\nName": "v"}}}},
-         ["channel_config", "webhook", "headers"]),
-        ({"channels": ["webhook"], "channel_config": {"webhook": {
-            "url": "http://127.0.0.1:9/h", "headers": {"X-A": 5}}}},
-         ["channel_config", "webhook", "headers"]),
+        (
+            {"channels": ["slack"], "channel_config": {"slack": {"webhook_url": "ftp://x/y"}}},
+            ["channel_config", "slack", "webhook_url"],
+        ),
+        (
+            {
+                "channels": ["slack"],
+                "channel_config": {"slack": {"webhook_url": "http://a.test/x"}},
+            },
+            ["channel_config", "slack", "webhook_url"],
+        ),  # http only for allow-listed hosts
+        (
+            {"channels": ["webhook"], "channel_config": {"webhook": {"url": "https://10.0.0.1/x"}}},
+            ["channel_config", "webhook", "url"],
+        ),  # private address
+        (
+            {
+                "channels": ["webhook"],
+                "channel_config": {
+                    "webhook": {"url": "http://127.0.0.1:9/h", "headers": {"X-A": "1\r\nX-B: 2"}}
+                },
+            },
+            ["channel_config", "webhook", "headers"],
+        ),
+        (
+            {
+                "channels": ["webhook"],
+                "channel_config": {
+                    "webhook": {"url": "http://127.0.0.1:9/h", "headers": {"Bad\nName": "v"}}
+                },
+            },
+            ["channel_config", "webhook", "headers"],
+        ),
+        (
+            {
+                "channels": ["webhook"],
+                "channel_config": {
+                    "webhook": {"url": "http://127.0.0.1:9/h", "headers": {"X-A": 5}}
+                },
+            },
+            ["channel_config", "webhook", "headers"],
+        ),
         ({"channel_config": {"sms": {}}}, ["channel_config", "sms"]),
         ({"cooldown_minutes": -1}, ["cooldown_minutes"]),
         ({"cooldown_minutes": 10081}, ["cooldown_minutes"]),
@@ -111,8 +150,12 @@ def test_create_rejects_per_field(client, caller, patch, where):
 
 def test_conditions_are_checked_against_the_type(client, caller):
     me = caller()
-    body = {"name": "n", "alert_type": "provider_recovered", "channels": ["in_app"],
-            "conditions": {"latency_ms": 100}}
+    body = {
+        "name": "n",
+        "alert_type": "provider_recovered",
+        "channels": ["in_app"],
+        "conditions": {"latency_ms": 100},
+    }
     error = assert_error(client.post(URL, json=body, headers=me.h), 422)
     assert "latency_ms" in error["fields"]["conditions"]
     body["conditions"] = {"provider_names": ["openai"]}
@@ -136,8 +179,11 @@ def test_list_filters_and_scoping(client, caller):
 def test_put_replaces_and_resets_omitted_fields(client, caller):
     me = caller()
     created = _create(client, me, cooldown_minutes=99, conditions={"latency_ms": 900})
-    r = client.put(f"{URL}/{created['id']}", headers=me.h,
-                   json={"name": "renamed", "alert_type": "high_latency", "channels": ["in_app"]})
+    r = client.put(
+        f"{URL}/{created['id']}",
+        headers=me.h,
+        json={"name": "renamed", "alert_type": "high_latency", "channels": ["in_app"]},
+    )
     assert r.status_code == 200, r.get_json()
     body = r.get_json()
     assert (body["name"], body["cooldown_minutes"], body["conditions"]) == ("renamed", 15, {})
@@ -160,8 +206,12 @@ def test_patch_revalidates_the_merged_config(client, caller):
     item = f"{URL}/{created['id']}"
     error = assert_error(client.patch(item, json={"channels": ["email"]}, headers=me.h), 422)
     assert "email" in error["fields"]["channel_config"]
-    error = assert_error(client.patch(item, json={"channels": ["email"], "channel_config": {
-        "email": {}}}, headers=me.h), 422)
+    error = assert_error(
+        client.patch(
+            item, json={"channels": ["email"], "channel_config": {"email": {}}}, headers=me.h
+        ),
+        422,
+    )
     assert "recipients" in error["fields"]["channel_config"]["email"]
     assert_error(client.patch(item, json={"cooldown_minutes": -5}, headers=me.h), 422)
     # a new type drops the old type's conditions rather than failing on them

@@ -13,8 +13,11 @@ from tests.test_api_support import API, assert_error, enqueued
 app, client, caller = support.app, support.client, support.caller
 EVENTS = f"{API}/events"
 TEST = f"{API}/admin/alerts/test"
-EVENT = {"alert_type": "high_latency", "title": "p95 over 5s",
-         "context": {"provider_name": "openai", "latency_ms": 7200}}
+EVENT = {
+    "alert_type": "high_latency",
+    "title": "p95 over 5s",
+    "context": {"provider_name": "openai", "latency_ms": 7200},
+}
 
 
 def test_one_event_is_enqueued(client, caller, redis_client, settings):
@@ -38,9 +41,7 @@ def test_an_array_is_enqueued_in_order(client, caller, redis_client, settings):
     assert [e["event_id"] for e in enqueued(redis_client, settings)] == ids
 
 
-@pytest.mark.parametrize(
-    "body", [[], [EVENT] * 501, "event", 5, [EVENT, "nope"]]
-)
+@pytest.mark.parametrize("body", [[], [EVENT] * 501, "event", 5, [EVENT, "nope"]])
 def test_bad_shapes_are_422(client, caller, body, redis_client, settings):
     assert_error(client.post(EVENTS, json=body, headers=caller().h), 422)
     assert enqueued(redis_client, settings) == []
@@ -54,11 +55,13 @@ def test_malformed_json_is_400(client, caller, data):
 
 def test_invalid_fields_are_reported_per_field_and_index(client, caller, redis_client, settings):
     me = caller()
-    error = assert_error(client.post(EVENTS, json=dict(EVENT, alert_type="x", is_test=True),
-                                     headers=me.h), 422)
+    error = assert_error(
+        client.post(EVENTS, json=dict(EVENT, alert_type="x", is_test=True), headers=me.h), 422
+    )
     assert set(error["fields"]) == {"alert_type", "is_test"}  # test-only fields are not public
-    error = assert_error(client.post(EVENTS, json=[EVENT, dict(EVENT, title="")], headers=me.h),
-                         422)
+    error = assert_error(
+        client.post(EVENTS, json=[EVENT, dict(EVENT, title="")], headers=me.h), 422
+    )
     assert error["fields"] == {"1": {"title": ["Length must be between 1 and 200."]}}
     big = dict(EVENT, context={"blob": "x" * 17000})
     assert "context" in assert_error(client.post(EVENTS, json=big, headers=me.h), 422)["fields"]
@@ -68,14 +71,14 @@ def test_invalid_fields_are_reported_per_field_and_index(client, caller, redis_c
 def test_another_tenants_events_are_refused(client, caller, redis_client, settings):
     me = caller()
     error = assert_error(
-        client.post(EVENTS, json=[EVENT, dict(EVENT, tenant_id="globex")], headers=me.h), 403)
+        client.post(EVENTS, json=[EVENT, dict(EVENT, tenant_id="globex")], headers=me.h), 403
+    )
     assert error["fields"] == {"1": {"tenant_id": ["must be this token's tenant, 'acme'"]}}
     assert enqueued(redis_client, settings) == []
 
 
 def test_scope_events_write_is_needed(client, caller):
-    assert_error(client.post(EVENTS, json=EVENT, headers=caller(scopes=["alerts:write"]).h),
-                 403)
+    assert_error(client.post(EVENTS, json=EVENT, headers=caller(scopes=["alerts:write"]).h), 403)
 
 
 def test_broker_down_is_503(settings, caller):
@@ -89,8 +92,9 @@ def test_broker_down_is_503(settings, caller):
 
 
 @pytest.mark.parametrize("alert_type", sorted(ALERT_TYPES))
-def test_test_alert_sample_meets_default_conditions(client, caller, redis_client, settings,
-                                                     alert_type):
+def test_test_alert_sample_meets_default_conditions(
+    client, caller, redis_client, settings, alert_type
+):
     me = caller(scopes=["alerts:write"])
     r = client.post(TEST, query_string={"alert_type": alert_type}, headers=me.h)
     assert r.status_code == 202, r.get_json()
@@ -105,9 +109,16 @@ def test_test_alert_sample_meets_default_conditions(client, caller, redis_client
 def test_test_alert_for_a_config_meets_its_conditions(client, caller, redis_client, settings):
     me = caller()
     conditions = {"provider_names": ["anthropic"], "error_rate": 0.5, "min_requests": 5000}
-    config = client.post(f"{API}/admin/alerts/configs", headers=me.h, json={
-        "name": "errors", "alert_type": "high_error_rate", "channels": ["in_app"],
-        "conditions": conditions}).get_json()
+    config = client.post(
+        f"{API}/admin/alerts/configs",
+        headers=me.h,
+        json={
+            "name": "errors",
+            "alert_type": "high_error_rate",
+            "channels": ["in_app"],
+            "conditions": conditions,
+        },
+    ).get_json()
     r = client.post(TEST, query_string={"config_id": config["id"]}, headers=me.h)
     assert r.status_code == 202, r.get_json()
     assert r.get_json()["config_id"] == config["id"]
@@ -121,12 +132,26 @@ def test_test_alert_errors(client, caller, redis_client, settings):
     assert_error(client.post(TEST, query_string={"alert_type": "nope"}, headers=me.h), 422)
     assert_error(client.post(TEST, headers=me.h), 422)
     assert_error(client.post(TEST, query_string={"config_id": 424242}, headers=me.h), 404)
-    config = client.post(f"{API}/admin/alerts/configs", headers=me.h, json={
-        "name": "q", "alert_type": "quota_exhausted", "channels": ["in_app"]}).get_json()
-    error = assert_error(client.post(
-        TEST, query_string={"config_id": config["id"], "alert_type": "high_latency"},
-        headers=me.h), 422)
+    config = client.post(
+        f"{API}/admin/alerts/configs",
+        headers=me.h,
+        json={"name": "q", "alert_type": "quota_exhausted", "channels": ["in_app"]},
+    ).get_json()
+    error = assert_error(
+        client.post(
+            TEST,
+            query_string={"config_id": config["id"], "alert_type": "high_latency"},
+            headers=me.h,
+        ),
+        422,
+    )
     assert "alert_type" in error["fields"]
-    assert_error(client.post(TEST, query_string={"alert_type": "high_latency"},
-                             headers=caller(scopes=["alerts:read"]).h), 403)
+    assert_error(
+        client.post(
+            TEST,
+            query_string={"alert_type": "high_latency"},
+            headers=caller(scopes=["alerts:read"]).h,
+        ),
+        403,
+    )
     assert enqueued(redis_client, settings) == []

@@ -27,10 +27,17 @@ def test_readyz_when_all_is_up(client):
 
 @pytest.mark.parametrize(
     ("change", "down"),
-    [({"broker_url": "redis://127.0.0.1:1/0"}, {"broker"}),
-     ({"redis_url": "redis://127.0.0.1:1/0"}, {"redis"}),
-     ({"database_url": "postgresql+psycopg2://postgres@127.0.0.1:1/x",
-       "redis_url": "redis://127.0.0.1:1/0"}, {"database", "redis"})],
+    [
+        ({"broker_url": "redis://127.0.0.1:1/0"}, {"broker"}),
+        ({"redis_url": "redis://127.0.0.1:1/0"}, {"redis"}),
+        (
+            {
+                "database_url": "postgresql+psycopg2://postgres@127.0.0.1:1/x",
+                "redis_url": "redis://127.0.0.1:1/0",
+            },
+            {"database", "redis"},
+        ),
+    ],
 )
 def test_readyz_names_what_is_down(settings, change, down):
     app = create_app(settings.replace(**change))
@@ -94,7 +101,12 @@ def test_openapi_is_generated_from_the_schemas(client):
     assert config["properties"]["auto_resolve_minutes"]["maximum"] == 10080  # SPEC §13
     assert "notify_on_resolve" in config["properties"]
     assert set(schemas["Notification"]["properties"]) >= {
-        "state", "resolved_at", "resolve_reason", "resolved_by", "resolved_by_event_id"}
+        "state",
+        "resolved_at",
+        "resolve_reason",
+        "resolved_by",
+        "resolved_by_event_id",
+    }
     channel_config = schemas["ChannelConfig"]["properties"]
     assert {"pagerduty", "sms"} <= set(channel_config)
     events = paths[f"{API}/events"]["post"]["requestBody"]["content"]["application/json"]
@@ -110,7 +122,8 @@ def test_openapi_is_generated_from_the_schemas(client):
     assert {p["name"] for p in oncall["parameters"]} >= {"schedule_id", "at", "from", "to"}
     create = paths[f"{API}/admin/alerts/configs"]["post"]
     assert create["requestBody"]["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/Config"}
+        "$ref": "#/components/schemas/Config"
+    }
     assert set(create["responses"]) >= {"201", "401", "403", "422"}
     listing = paths[f"{API}/admin/alerts/notifications"]["get"]
     assert {p["name"] for p in listing["parameters"]} >= {"unread_only", "limit", "cursor"}
@@ -127,22 +140,34 @@ def test_unknown_path_and_method_errors_have_the_shape(client):
 
 def test_body_too_large_is_413(client, caller):
     me = caller()
-    r = client.post(f"{API}/events", data=b"[" + b"1," * (6 * 1024 * 1024) + b"1]",
-                    headers=me.h, content_type="application/json")
+    r = client.post(
+        f"{API}/events",
+        data=b"[" + b"1," * (6 * 1024 * 1024) + b"1]",
+        headers=me.h,
+        content_type="application/json",
+    )
     assert_error(r, 413, "payload_too_large")
 
 
 def test_deep_nesting_and_nul_bytes_never_reach_the_database(client, caller):
     me = caller()
     deep = "[" * 100000 + "]" * 100000
-    assert_error(client.post(f"{API}/admin/alerts/configs", data=deep, headers=me.h,
-                             content_type="application/json"), 400)
+    assert_error(
+        client.post(
+            f"{API}/admin/alerts/configs", data=deep, headers=me.h, content_type="application/json"
+        ),
+        400,
+    )
     body = {"name": "a\u0000b", "alert_type": "high_latency", "channels": ["in_app"]}
     error = assert_error(client.post(f"{API}/admin/alerts/configs", json=body, headers=me.h), 422)
     assert "name" in error["fields"]
     body = json.dumps({"name": "\ud800", "alert_type": "high_latency", "channels": ["in_app"]})
-    assert_error(client.post(f"{API}/admin/alerts/configs", data=body, headers=me.h,
-                             content_type="application/json"), 422)
+    assert_error(
+        client.post(
+            f"{API}/admin/alerts/configs", data=body, headers=me.h, content_type="application/json"
+        ),
+        422,
+    )
 
 
 def test_an_unexpected_error_is_a_500_in_the_same_shape(app, caplog):

@@ -19,8 +19,9 @@ VALID = {"name": "mine now", "alert_type": "high_latency", "channels": ["in_app"
 def world(client, caller, session_factory):
     a, b = caller("acme", "a@acme.test"), caller("globex", "b@globex.test")
     config = client.post(CFG, json=VALID | {"name": "A's"}, headers=a.h).get_json()
-    nid = add_notification(session_factory, a.tenant_id, config_id=config["id"],
-                           deliveries=("in_app", "email"))
+    nid = add_notification(
+        session_factory, a.tenant_id, config_id=config["id"], deliveries=("in_app", "email")
+    )
     return a, b, config["id"], nid
 
 
@@ -58,8 +59,10 @@ def test_lists_counts_and_bulk_changes_are_scoped(client, world, db):
     before = _snapshot(db)
     assert client.get(CFG, headers=b.h).get_json() == {"items": []}
     assert client.get(NOTE, headers=b.h).get_json() == {"items": [], "next_cursor": None}
-    assert client.get(NOTE, query_string={"config_id": config_id}, headers=b.h).get_json()[
-        "items"] == []
+    assert (
+        client.get(NOTE, query_string={"config_id": config_id}, headers=b.h).get_json()["items"]
+        == []
+    )
     assert client.get(f"{NOTE}/unread/count", headers=b.h).get_json() == {"count": 0}
     assert client.post(f"{NOTE}/mark-all-read", headers=b.h).get_json() == {"count": 0}
     assert _snapshot(db) == before

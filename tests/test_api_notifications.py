@@ -32,14 +32,25 @@ def test_list_newest_first_with_summary_fields(client, caller, session_factory):
 
 def test_filters(client, caller, session_factory, db):
     me = caller()
-    config = AlertConfig(tenant_id=me.tenant_id, name="c", alert_type="quota_exhausted",
-                         severity="critical", channels=["in_app"])
+    config = AlertConfig(
+        tenant_id=me.tenant_id,
+        name="c",
+        alert_type="quota_exhausted",
+        severity="critical",
+        channels=["in_app"],
+    )
     db.add(config)
     db.commit()
-    old = add_notification(session_factory, me.tenant_id,
-                           triggered_at=datetime.now(UTC) - timedelta(days=2))
-    typed = add_notification(session_factory, me.tenant_id, config_id=config.id,
-                             alert_type="quota_exhausted", severity="critical")
+    old = add_notification(
+        session_factory, me.tenant_id, triggered_at=datetime.now(UTC) - timedelta(days=2)
+    )
+    typed = add_notification(
+        session_factory,
+        me.tenant_id,
+        config_id=config.id,
+        alert_type="quota_exhausted",
+        severity="critical",
+    )
     read = add_notification(session_factory, me.tenant_id, read_at=datetime.now(UTC))
     q = lambda **kw: _ids(client.get(URL, query_string=kw, headers=me.h))  # noqa: E731
     assert q(unread_only="true") == [typed, old]
@@ -53,10 +64,20 @@ def test_filters(client, caller, session_factory, db):
 
 @pytest.mark.parametrize(
     "params",
-    [{"limit": "0"}, {"limit": "201"}, {"limit": "x"}, {"severity": "loud"},
-     {"alert_type": "nope"}, {"since": "yesterday"}, {"config_id": "0"},
-     {"config_id": "99999999999"}, {"cursor": "garbage!"}, {"cursor": "bjE6MA"},
-     {"unread_only": "perhaps"}, {"bogus": "1"}],
+    [
+        {"limit": "0"},
+        {"limit": "201"},
+        {"limit": "x"},
+        {"severity": "loud"},
+        {"alert_type": "nope"},
+        {"since": "yesterday"},
+        {"config_id": "0"},
+        {"config_id": "99999999999"},
+        {"cursor": "garbage!"},
+        {"cursor": "bjE6MA"},
+        {"unread_only": "perhaps"},
+        {"bogus": "1"},
+    ],
 )
 def test_bad_filters_are_422(client, caller, params):
     error = assert_error(client.get(URL, query_string=params, headers=caller().h), 422)
@@ -72,8 +93,9 @@ def test_cursor_pages_are_stable_under_inserts(client, caller, session_factory):
     add_notification(session_factory, me.tenant_id)  # newer rows do not shift older pages
     r = client.get(URL, query_string={"limit": 2, "cursor": cursor}, headers=me.h)
     assert _ids(r) == [ids[2], ids[1]]
-    r = client.get(URL, query_string={"limit": 2, "cursor": r.get_json()["next_cursor"]},
-                   headers=me.h)
+    r = client.get(
+        URL, query_string={"limit": 2, "cursor": r.get_json()["next_cursor"]}, headers=me.h
+    )
     assert _ids(r) == [ids[0]] and r.get_json()["next_cursor"] is None
 
 
@@ -84,7 +106,9 @@ def test_detail_has_deliveries(client, caller, session_factory):
     assert r.status_code == 200
     deliveries = r.get_json()["deliveries"]
     assert [(d["channel"], d["recipient"], d["status"], d["attempts"]) for d in deliveries] == [
-        ("in_app", "", "delivered", 1), ("webhook", "", "failed", 1)]
+        ("in_app", "", "delivered", 1),
+        ("webhook", "", "failed", 1),
+    ]
     assert deliveries[1]["digest_id"] is None
     assert deliveries[1]["last_error"] == "HTTP 500 from receiver"
     assert_error(client.get(f"{URL}/{nid + 100}", headers=me.h), 404)

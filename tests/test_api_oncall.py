@@ -31,19 +31,28 @@ def team(client, caller):
 
 
 def weekly(ids, **extra):
-    return {"name": "Primary", "timezone": "Europe/Berlin", "layers": [
-        {"users": ids, "rotation": "weekly", "start": "2026-03-23T09:00:00+01:00"}]} | extra
+    return {
+        "name": "Primary",
+        "timezone": "Europe/Berlin",
+        "layers": [{"users": ids, "rotation": "weekly", "start": "2026-03-23T09:00:00+01:00"}],
+    } | extra
 
 
 def test_users_list_and_add(client, team):
     me, ids = team
     body = client.get(USERS, headers=me.h).get_json()
     assert [u["email"] for u in body["items"]] == [
-        "admin@acme.test", "ann@acme.test", "bob@acme.test", "cy@acme.test"]
+        "admin@acme.test",
+        "ann@acme.test",
+        "bob@acme.test",
+        "cy@acme.test",
+    ]
     assert [u["id"] for u in body["items"]][1:] == ids
     assert_error(client.post(USERS, json={"email": "Ann@acme.test"}, headers=me.h), 409)
-    assert "email" in assert_error(client.post(USERS, json={"email": "x"}, headers=me.h),
-                                   422)["fields"]
+    assert (
+        "email"
+        in assert_error(client.post(USERS, json={"email": "x"}, headers=me.h), 422)["fields"]
+    )
 
 
 def test_schedule_crud_oncall_and_shifts(client, team):
@@ -52,16 +61,27 @@ def test_schedule_crud_oncall_and_shifts(client, team):
     assert r.status_code == 201, r.get_json()
     sid = r.get_json()["id"]
     assert client.get(f"{SCHED}/{sid}", headers=me.h).get_json()["layers"][0]["users"] == [
-        ann, bob, cy]
+        ann,
+        bob,
+        cy,
+    ]
     at = client.get(f"{SCHED}/{sid}/oncall?at=2026-03-31T12:00:00Z", headers=me.h).get_json()
-    assert at == {"user_id": bob, "email": "bob@acme.test", "layer": 0, "override": False,
-                  "until": "2026-04-06T08:00:00+00:00"}
-    r = client.get(f"{SCHED}/{sid}/oncall?from=2026-03-23T08:00:00Z&to=2026-04-13T08:00:00Z",
-                   headers=me.h)
+    assert at == {
+        "user_id": bob,
+        "email": "bob@acme.test",
+        "layer": 0,
+        "override": False,
+        "until": "2026-04-06T08:00:00+00:00",
+    }
+    r = client.get(
+        f"{SCHED}/{sid}/oncall?from=2026-03-23T08:00:00Z&to=2026-04-13T08:00:00Z", headers=me.h
+    )
     shifts = r.get_json()["shifts"]
     assert [(s["user_id"], s["start"]) for s in shifts] == [
-        (ann, "2026-03-23T08:00:00+00:00"), (bob, "2026-03-30T08:00:00+00:00"),
-        (cy, "2026-04-06T08:00:00+00:00")]
+        (ann, "2026-03-23T08:00:00+00:00"),
+        (bob, "2026-03-30T08:00:00+00:00"),
+        (cy, "2026-04-06T08:00:00+00:00"),
+    ]
     override = {"user_id": cy, "start": "2026-03-31T00:00:00Z", "end": "2026-04-01T00:00:00Z"}
     r = client.put(f"{SCHED}/{sid}", json=weekly([ann, bob], overrides=[override]), headers=me.h)
     assert r.status_code == 200, r.get_json()
@@ -109,10 +129,19 @@ def test_schedule_users_must_be_the_tenants(client, team, caller):
     other = caller("globex", "x@globex.test")
     body = weekly([ids[0], other.user_id])
     error = assert_error(client.post(SCHED, json=body, headers=me.h), 422)
-    assert error["fields"] == {"layers": {"0": {"users": [f"not users of this tenant: "
-                                                          f"[{other.user_id}]"]}}}
-    body = weekly(ids, overrides=[{"user_id": other.user_id, "start": "2026-01-01T00:00:00Z",
-                                   "end": "2026-01-02T00:00:00Z"}])
+    assert error["fields"] == {
+        "layers": {"0": {"users": [f"not users of this tenant: [{other.user_id}]"]}}
+    }
+    body = weekly(
+        ids,
+        overrides=[
+            {
+                "user_id": other.user_id,
+                "start": "2026-01-01T00:00:00Z",
+                "end": "2026-01-02T00:00:00Z",
+            }
+        ],
+    )
     assert "overrides" in assert_error(client.post(SCHED, json=body, headers=me.h), 422)["fields"]
 
 
@@ -121,13 +150,22 @@ def test_oncall_queries(client, team):
     sid = client.post(SCHED, json=weekly(ids), headers=me.h).get_json()["id"]
     now = client.get(f"{SCHED}/{sid}/oncall", headers=me.h)  # default: now
     assert now.status_code == 200 and now.get_json()["user_id"] in ids
-    for bad in ("from=2026-01-01T00:00:00Z", "from=2026-01-01T00:00:00Z&to=2026-02-02T00:00:00Z",
-                "from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z", "at=yesterday",
-                "at=2026-01-01T00:00:00"):
+    for bad in (
+        "from=2026-01-01T00:00:00Z",
+        "from=2026-01-01T00:00:00Z&to=2026-02-02T00:00:00Z",
+        "from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z",
+        "at=yesterday",
+        "at=2026-01-01T00:00:00",
+    ):
         assert_error(client.get(f"{SCHED}/{sid}/oncall?{bad}", headers=me.h), 422)
     before = client.get(f"{SCHED}/{sid}/oncall?at=2026-03-01T00:00:00Z", headers=me.h).get_json()
-    assert before == {"user_id": None, "email": None, "layer": None, "override": False,
-                      "until": "2026-03-23T08:00:00+00:00"}
+    assert before == {
+        "user_id": None,
+        "email": None,
+        "layer": None,
+        "override": False,
+        "until": "2026-03-23T08:00:00+00:00",
+    }
 
 
 def policy(ids, sid, **extra):
@@ -165,8 +203,7 @@ def test_policy_crud_masks_secrets_and_keeps_them(client, team, db):
     stored = db.get(EscalationPolicy, shown["id"]).steps[1]["targets"]
     assert stored[2]["webhook_url"] == support.SLACK_URL and stored[3]["secret"] == HOOK_SECRET
     assert stored[3]["headers"] == {"X-Key": "hdr-secret-1"} and stored[4]["routing_key"] == PD_KEY
-    assert [p["name"] for p in client.get(POL, headers=me.h).get_json()["items"]] == [
-        "Critical v2"]
+    assert [p["name"] for p in client.get(POL, headers=me.h).get_json()["items"]] == ["Critical v2"]
     body["steps"] = [{"delay_minutes": 0, "targets": [targets[2]]}]  # masked at another place
     assert_error(client.put(f"{POL}/{shown['id']}", json=body, headers=me.h), 422)
 
@@ -232,22 +269,44 @@ def test_tenant_isolation(client, team, caller):
     pid = client.post(POL, json=policy(ids, sid), headers=me.h).get_json()["id"]
     other = caller("globex", "x@globex.test")
     assert [u["email"] for u in client.get(USERS, headers=other.h).get_json()["items"]] == [
-        "x@globex.test"]
+        "x@globex.test"
+    ]
     assert client.get(SCHED, headers=other.h).get_json() == {"items": []}
     assert client.get(POL, headers=other.h).get_json() == {"items": []}
     for method, url, body in [
-        ("get", f"{SCHED}/{sid}", None), ("put", f"{SCHED}/{sid}", weekly([other.user_id])),
-        ("delete", f"{SCHED}/{sid}", None), ("get", f"{SCHED}/{sid}/oncall", None),
-        ("get", f"{POL}/{pid}", None), ("delete", f"{POL}/{pid}", None),
-        ("put", f"{POL}/{pid}", {"name": "x", "steps": [
-            {"delay_minutes": 0, "targets": [{"type": "email", "address": "a@b.test"}]}]}),
+        ("get", f"{SCHED}/{sid}", None),
+        ("put", f"{SCHED}/{sid}", weekly([other.user_id])),
+        ("delete", f"{SCHED}/{sid}", None),
+        ("get", f"{SCHED}/{sid}/oncall", None),
+        ("get", f"{POL}/{pid}", None),
+        ("delete", f"{POL}/{pid}", None),
+        (
+            "put",
+            f"{POL}/{pid}",
+            {
+                "name": "x",
+                "steps": [
+                    {"delay_minutes": 0, "targets": [{"type": "email", "address": "a@b.test"}]}
+                ],
+            },
+        ),
     ]:
         assert_error(getattr(client, method)(url, json=body, headers=other.h), 404)
     assert client.get(f"{POL}/{pid}", headers=me.h).get_json()["name"] == "Critical"
     assert client.get(f"{SCHED}/{sid}", headers=me.h).status_code == 200
     # and the other tenant cannot put acme's users or schedules into its own policy
-    mine = {"name": "x", "steps": [{"delay_minutes": 0, "targets": [
-        {"type": "user", "user_id": ids[0]}, {"type": "schedule", "schedule_id": sid}]}]}
+    mine = {
+        "name": "x",
+        "steps": [
+            {
+                "delay_minutes": 0,
+                "targets": [
+                    {"type": "user", "user_id": ids[0]},
+                    {"type": "schedule", "schedule_id": sid},
+                ],
+            }
+        ],
+    }
     error = assert_error(client.post(POL, json=mine, headers=other.h), 422)
     assert set(error["fields"]["steps"]["0"]["targets"]) == {"0", "1"}
 
@@ -260,8 +319,9 @@ def test_read_scope_cannot_write(client, team, caller):
     assert_error(client.post(POL, json={}, headers=reader.h), 403)
 
 
-def test_notification_detail_shows_the_escalation(client, team, settings, session_factory,
-                                                  redis_client):
+def test_notification_detail_shows_the_escalation(
+    client, team, settings, session_factory, redis_client
+):
     from alertworker.pipeline import Pipeline
 
     me, ids = team
@@ -272,7 +332,8 @@ def test_notification_detail_shows_the_escalation(client, team, settings, sessio
               "escalation_policy_id": pid}  # fmt: skip
     assert client.post(CFG, json=config, headers=me.h).status_code == 201
     Pipeline(settings, session_factory, redis_client).process(
-        [{"tenant_id": "acme", "alert_type": "quota_exhausted", "title": "quota gone"}])
+        [{"tenant_id": "acme", "alert_type": "quota_exhausted", "title": "quota gone"}]
+    )
     NOTE = f"{API}/admin/alerts/notifications"
     [item] = client.get(NOTE, headers=me.h).get_json()["items"]
     detail = client.get(f"{NOTE}/{item['id']}", headers=me.h).get_json()

@@ -23,8 +23,12 @@ def test_defaults_before_any_put(client, caller):
 
 def test_put_replaces_and_get_reads_back(client, caller):
     me = caller()
-    prefs = {"email_enabled": False, "min_severity": "error", "digest": "daily",
-             "quiet_hours": {"start": "22:00", "end": "07:00", "timezone": "Europe/Berlin"}}
+    prefs = {
+        "email_enabled": False,
+        "min_severity": "error",
+        "digest": "daily",
+        "quiet_hours": {"start": "22:00", "end": "07:00", "timezone": "Europe/Berlin"},
+    }
     r = client.put(URL, json=prefs, headers=me.h)
     assert r.status_code == 200, r.get_json()
     assert client.get(URL, headers=me.h).get_json() == r.get_json()
@@ -46,8 +50,10 @@ def test_preferences_are_per_user(client, caller):
         ({"digest": "weekly"}, "digest"),
         ({"email_enabled": "sometimes"}, "email_enabled"),
         ({"in_app_enabled": False}, "in_app_enabled"),
-        ({"quiet_hours": {"start": "22:00", "end": "07:00", "timezone": "Mars/Olympus"}},
-         "quiet_hours"),
+        (
+            {"quiet_hours": {"start": "22:00", "end": "07:00", "timezone": "Mars/Olympus"}},
+            "quiet_hours",
+        ),
         ({"quiet_hours": {"start": "25:00", "end": "07:00", "timezone": "UTC"}}, "quiet_hours"),
         ({"quiet_hours": {"start": "07:00", "end": "07:00", "timezone": "UTC"}}, "quiet_hours"),
         ({"quiet_hours": {"start": "07:00"}}, "quiet_hours"),

@@ -14,8 +14,13 @@ app, client, caller = support.app, support.client, support.caller
 CFG = f"{API}/admin/alerts/configs"
 HEADER_SECRET = "Bearer hdr-secret-4f9a"
 SIGNING_SECRET = "sign-secret-77c1"
-SECRETS = ("slacksecret123", "/services/T000/B000", HEADER_SECRET, "hdr-secret-4f9a",
-           SIGNING_SECRET)
+SECRETS = (
+    "slacksecret123",
+    "/services/T000/B000",
+    HEADER_SECRET,
+    "hdr-secret-4f9a",
+    SIGNING_SECRET,
+)
 
 
 def _all_channels() -> dict:
@@ -23,9 +28,11 @@ def _all_channels() -> dict:
         channels=["in_app", "slack", "webhook"],
         channel_config={
             "slack": {"webhook_url": SLACK_URL},
-            "webhook": {"url": "http://127.0.0.1:9/hook",
-                        "headers": {"Authorization": HEADER_SECRET, "X-Team": "ops"},
-                        "secret": SIGNING_SECRET},
+            "webhook": {
+                "url": "http://127.0.0.1:9/hook",
+                "headers": {"Authorization": HEADER_SECRET, "X-Team": "ops"},
+                "secret": SIGNING_SECRET,
+            },
         },
     )
 
@@ -49,17 +56,32 @@ def test_secrets_never_in_responses_or_logs(client, caller, caplog, session_fact
     assert shown["webhook"]["secret"] == "****"
     assert shown["webhook"]["url"] == "http://127.0.0.1:9/hook"  # not a secret
     resend = {k: v for k, v in created.items() if k not in ("id", "created_at", "updated_at")}
-    bodies += [r, client.get(item, headers=me.h), client.get(CFG, headers=me.h),
-               client.put(item, json=resend, headers=me.h),
-               client.patch(item, json={"channel_config": shown, "name": "x"}, headers=me.h),
-               client.patch(item, json={"channel_config": dict(shown, webhook=dict(
-                   shown["webhook"], url="https://10.1.2.3/x"))}, headers=me.h),
-               client.post(CFG, json=dict(_all_channels(), cooldown_minutes=-1), headers=me.h)]
-    nid = add_notification(session_factory, me.tenant_id, config_id=created["id"],
-                           deliveries=("slack",))
+    bodies += [
+        r,
+        client.get(item, headers=me.h),
+        client.get(CFG, headers=me.h),
+        client.put(item, json=resend, headers=me.h),
+        client.patch(item, json={"channel_config": shown, "name": "x"}, headers=me.h),
+        client.patch(
+            item,
+            json={
+                "channel_config": dict(
+                    shown, webhook=dict(shown["webhook"], url="https://10.1.2.3/x")
+                )
+            },
+            headers=me.h,
+        ),
+        client.post(CFG, json=dict(_all_channels(), cooldown_minutes=-1), headers=me.h),
+    ]
+    nid = add_notification(
+        session_factory, me.tenant_id, config_id=created["id"], deliveries=("slack",)
+    )
     with session_factory() as s:  # a channel that quoted its URL in an error, say
-        s.execute(NotificationDelivery.__table__.update().values(
-            last_error=f"POST {SLACK_URL} failed; header {HEADER_SECRET}"))
+        s.execute(
+            NotificationDelivery.__table__.update().values(
+                last_error=f"POST {SLACK_URL} failed; header {HEADER_SECRET}"
+            )
+        )
         s.commit()
     bodies.append(client.get(f"{API}/admin/alerts/notifications/{nid}", headers=me.h))
     assert [b.status_code for b in bodies] == [201, 200, 200, 200, 200, 422, 422, 200]
@@ -78,8 +100,11 @@ def test_masked_values_keep_the_stored_secrets(client, caller, db):
     assert r.status_code == 200, r.get_json()
     stored = db.scalar(select(AlertConfig)).channel_config
     assert stored["slack"]["webhook_url"] == SLACK_URL
-    assert stored["webhook"]["headers"] == {"Authorization": HEADER_SECRET, "X-Team": "ops",
-                                            "X-New": "fresh"}
+    assert stored["webhook"]["headers"] == {
+        "Authorization": HEADER_SECRET,
+        "X-Team": "ops",
+        "X-New": "fresh",
+    }
     assert stored["webhook"]["secret"] == SIGNING_SECRET
 
 

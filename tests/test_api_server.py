@@ -121,8 +121,9 @@ def test_slow_clients_do_not_stall_the_api(server, token, settings, redis_client
                 health, took = _timed(lambda: requests.get(f"{base}/healthz", timeout=5))
                 assert health.status_code == 200 and took < 1.0, took
                 posted, took = _timed(
-                    lambda: requests.post(f"{base}/api/v1/events", json=EVENT, headers=auth,
-                                          timeout=5)  # fmt: skip
+                    lambda: requests.post(
+                        f"{base}/api/v1/events", json=EVENT, headers=auth, timeout=5
+                    )  # fmt: skip
                 )
                 assert posted.status_code == 202 and took < 1.0, (posted.text, took)
             redis_client.publish(stream.channel(settings, tenant_id), json.dumps({"id": 99}))
@@ -224,8 +225,12 @@ def test_tokens_never_reach_the_access_log(server, token):
 @pytest.mark.parametrize("headers", [{"X-Team": "ops\n"}, {"Idempotency_Key": "forged"}])
 def test_outbound_headers_are_checked_through_the_server(server, token, headers):
     base, _ = server
-    config = {"name": "h", "alert_type": "high_latency", "channels": ["webhook"],
-              "channel_config": {"webhook": {"url": "http://127.0.0.1:9/hook", "headers": headers}}}
+    config = {
+        "name": "h",
+        "alert_type": "high_latency",
+        "channels": ["webhook"],
+        "channel_config": {"webhook": {"url": "http://127.0.0.1:9/hook", "headers": headers}},
+    }
     r = requests.post(f"{base}/api/v1/admin/alerts/configs", json=config, timeout=5,
                       headers={"Authorization": f"Bearer {token[0]}"})  # fmt: skip
     assert r.status_code == 422

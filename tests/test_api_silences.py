@@ -88,16 +88,20 @@ def test_expiring_a_pending_silence_never_lets_it_start(client, caller):
         (silence(matchers=[{"name": "context.x", "op": "=~", "value": "a" * 257}]), "matchers"),
         (silence(matchers=[{"name": "region", "op": "=", "value": "eu"}]), "matchers"),
         (silence(matchers=[{"name": "context.", "op": "=", "value": "eu"}]), "matchers"),
-        (silence(matchers=[{"name": "alert_type", "op": "==", "value": "high_latency"}]),
-         "matchers"),
+        (
+            silence(matchers=[{"name": "alert_type", "op": "==", "value": "high_latency"}]),
+            "matchers",
+        ),
         (silence(matchers=[{"name": "alert_type", "op": "=", "value": "nope"}]), "matchers"),
         (silence(matchers=[]), "matchers"),
         (silence(matchers=OPENAI * 21), "matchers"),
         (silence(ends_at=iso(-timedelta(minutes=1))), "ends_at"),
         (silence(starts_at=iso(timedelta(hours=3))), "ends_at"),  # end before start
         (silence(ends_at=iso(timedelta(days=90, minutes=5))), "ends_at"),
-        (silence(starts_at=iso(-timedelta(hours=2)), ends_at=iso(-timedelta(hours=1))),
-         "ends_at"),  # already over
+        (
+            silence(starts_at=iso(-timedelta(hours=2)), ends_at=iso(-timedelta(hours=1))),
+            "ends_at",
+        ),  # already over
         (silence(ends_at="tomorrow"), "ends_at"),
         (silence(comment=""), "comment"),
         (silence(comment="x" * 501), "comment"),

@@ -36,8 +36,9 @@ def _events(chunks):
     return out
 
 
-def test_stream_relays_notifications_and_counts(client, caller, session_factory, settings,
-                                                redis_client):
+def test_stream_relays_notifications_and_counts(
+    client, caller, session_factory, settings, redis_client
+):
     me, other = caller(), caller("globex", "b@globex.test")
     add_notification(session_factory, me.tenant_id)
     r = client.get(URL, headers=me.h, buffered=False)
@@ -47,15 +48,23 @@ def test_stream_relays_notifications_and_counts(client, caller, session_factory,
     try:
         assert _events([next(chunks)]) == [("unread_count", {"count": 1})]
         nid = add_notification(session_factory, me.tenant_id)
-        stream.publish_notifications(redis_client, settings, [
-            {"id": 999, "tenant_id": other.tenant_id, "title": "not yours"},
-            {"id": nid, "tenant_id": me.tenant_id, "title": "p95 over 5s"},
-        ])
+        stream.publish_notifications(
+            redis_client,
+            settings,
+            [
+                {"id": 999, "tenant_id": other.tenant_id, "title": "not yours"},
+                {"id": nid, "tenant_id": me.tenant_id, "title": "p95 over 5s"},
+            ],
+        )
         got = _events([next(chunks)])
         assert got == [
-            ("notification", {"type": "notification",
-                              "notification": {"id": nid, "tenant_id": me.tenant_id,
-                                               "title": "p95 over 5s"}}),
+            (
+                "notification",
+                {
+                    "type": "notification",
+                    "notification": {"id": nid, "tenant_id": me.tenant_id, "title": "p95 over 5s"},
+                },
+            ),
             ("unread_count", {"count": 2}),
         ]
         assert _events([next(chunks)]) == [("comment", "heartbeat")]  # 0.5 s in tests
@@ -88,8 +97,9 @@ class _ThreadingServer(WSGIServer):
 
 def test_stream_over_a_real_http_server(app, caller, session_factory, settings, redis_client):
     me = caller()
-    server = make_server("127.0.0.1", 0, app, server_class=_ThreadingServer,
-                         handler_class=_QuietHandler)
+    server = make_server(
+        "127.0.0.1", 0, app, server_class=_ThreadingServer, handler_class=_QuietHandler
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -104,8 +114,11 @@ def test_stream_over_a_real_http_server(app, caller, session_factory, settings, 
             for line in lines:
                 seen.append(line)
                 if line == 'data: {"count": 0}' and not published:
-                    stream.publish_notifications(redis_client, settings, [
-                        {"id": 1, "tenant_id": me.tenant_id, "title": "live"}])
+                    stream.publish_notifications(
+                        redis_client,
+                        settings,
+                        [{"id": 1, "tenant_id": me.tenant_id, "title": "live"}],
+                    )
                     published = True
                 if '"title": "live"' in line or time.monotonic() > deadline:
                     break
@@ -121,20 +134,30 @@ def test_stream_over_a_real_http_server(app, caller, session_factory, settings, 
         server.server_close()
 
 
-def test_test_alert_through_the_pipeline_reaches_the_stream(client, caller, session_factory,
-                                                            settings, redis_client):
+def test_test_alert_through_the_pipeline_reaches_the_stream(
+    client, caller, session_factory, settings, redis_client
+):
     """End to end: POST /admin/alerts/test -> broker -> pipeline -> notification + SSE."""
 
     me = caller()
-    config = client.post(f"{API}/admin/alerts/configs", headers=me.h, json={
-        "name": "latency", "alert_type": "high_latency", "channels": ["in_app"],
-        "conditions": {"latency_ms": 20000}, "is_active": False}).get_json()
+    config = client.post(
+        f"{API}/admin/alerts/configs",
+        headers=me.h,
+        json={
+            "name": "latency",
+            "alert_type": "high_latency",
+            "channels": ["in_app"],
+            "conditions": {"latency_ms": 20000},
+            "is_active": False,
+        },
+    ).get_json()
     r = client.get(URL, headers=me.h, buffered=False)
     chunks = iter(r.response)
     try:
         assert _events([next(chunks)]) == [("unread_count", {"count": 0})]
-        sent = client.post(f"{API}/admin/alerts/test", query_string={"config_id": config["id"]},
-                           headers=me.h)
+        sent = client.post(
+            f"{API}/admin/alerts/test", query_string={"config_id": config["id"]}, headers=me.h
+        )
         assert sent.status_code == 202
         Pipeline(settings, session_factory, redis_client).process(enqueued(redis_client, settings))
         got = _events([next(chunks)])

@@ -59,8 +59,13 @@ def caller(session_factory):
     return _make
 
 
-def add_notification(session_factory, tenant_id: int, config_id: int | None = None,
-                     deliveries: tuple[str, ...] = ("in_app",), **values: Any) -> int:
+def add_notification(
+    session_factory,
+    tenant_id: int,
+    config_id: int | None = None,
+    deliveries: tuple[str, ...] = ("in_app",),
+    **values: Any,
+) -> int:
     now = datetime.now(UTC)
     row = AlertNotification(**{
         "event_id": uuid.uuid4().hex, "alert_type": "high_latency", "severity": "warning",

@@ -82,8 +82,14 @@ def test_a_phase_that_lost_or_mangled_anything_is_refused(changes, complaint):
 @pytest.mark.slow
 def test_a_smoke_run_accounts_for_everything_and_leaves_nothing_behind(tmp_path):
     results = run(
-        Options.smoke(admin_url=ADMIN_PG_URL, redis_url=REDIS_URL, output=tmp_path,
-                      progress=False, silences=50, inhibit_rules=20)
+        Options.smoke(
+            admin_url=ADMIN_PG_URL,
+            redis_url=REDIS_URL,
+            output=tmp_path,
+            progress=False,
+            silences=50,
+            inhibit_rules=20,
+        )
     )
 
     storm, notify, latency = results["throttled"], results["notify"], results["latency"]
@@ -91,8 +97,12 @@ def test_a_smoke_run_accounts_for_everything_and_leaves_nothing_behind(tmp_path)
     assert notify["checks"]["notifications"] == notify["checks"]["webhook_deliveries"] == 200
     assert latency["checks"]["notifications"] == latency["events"] + latency["warmup_events"]
     assert results["floor"]["noop"]["tasks"] == 200
-    for figure in (results["floor"]["noop"]["per_second"], storm["per_second"],
-                   notify["deliveries_per_second"], latency["p99_ms"]):
+    for figure in (
+        results["floor"]["noop"]["per_second"],
+        storm["per_second"],
+        notify["deliveries_per_second"],
+        latency["p99_ms"],
+    ):
         assert figure > 0
     assert json.loads((tmp_path / os.path.basename(results["json"])).read_text())["ratios"]
     assert "ratio throttled / no-op" in table(results)

@@ -75,7 +75,11 @@ class PrivateRedis:
 
 @pytest.mark.slow
 def test_the_worker_survives_redis_kill_9_and_consumes_after_it_comes_back(
-    test_env, settings, session_factory, acme, tmp_path  # noqa: F811
+    test_env,
+    settings,
+    session_factory,
+    acme,  # noqa: F811
+    tmp_path,
 ):
     broker = PrivateRedis(tmp_path)
     env = {**test_env, "BROKER_URL": f"redis://127.0.0.1:{broker.port}/0"}

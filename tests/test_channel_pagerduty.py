@@ -42,7 +42,8 @@ def test_trigger_acknowledge_resolve_of_one_alert_is_one_incident(
                          channel_config={"pagerduty": {"routing_key": KEY}})  # fmt: skip
     pipeline = Pipeline(pd_settings, session_factory, redis_client)
     send = lambda pending: deliveries.deliver(  # noqa: E731
-        pd_settings, session_factory, redis_client, [p.delivery_id for p in pending])
+        pd_settings, session_factory, redis_client, [p.delivery_id for p in pending]
+    )
     first = pipeline.process([event()])
     assert {o.status for o in send(first.deliveries).values()} == {"delivered"}
     send(pipeline.process([event()]).deliveries)  # the same alert again

@@ -22,8 +22,15 @@ def run(test_env, settings):
 
 
 def test_create_token_prints_the_token_alone_on_its_last_line(run, db):
-    result = run("create-token", "--tenant", "acme", "--email", "ops@acme.test",
-                 "--scopes", "alerts:read,events:write")
+    result = run(
+        "create-token",
+        "--tenant",
+        "acme",
+        "--email",
+        "ops@acme.test",
+        "--scopes",
+        "alerts:read,events:write",
+    )
     assert result.exit_code == 0, result.output
     token = result.output.rstrip("\n").splitlines()[-1]
     assert token.startswith("aw_") and " " not in token and len(token) > 40
@@ -45,8 +52,7 @@ def test_create_token_defaults_to_every_scope_and_reuses_the_user(run, db):
 
 @pytest.mark.parametrize(
     "args",
-    [["--scopes", "alerts:admin"], ["--scopes", ""], ["--tenant", "bad slug"],
-     ["--email", "nope"]],
+    [["--scopes", "alerts:admin"], ["--scopes", ""], ["--tenant", "bad slug"], ["--email", "nope"]],
 )
 def test_create_token_validates(run, db, args):
     base = {"--tenant": "acme", "--email": "ops@acme.test", "--scopes": "alerts:read"}

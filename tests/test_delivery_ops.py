@@ -37,7 +37,12 @@ def queued(redis_client, settings, channel="webhook") -> list[list[int]]:
 
 
 def test_attempts_of_a_500_then_200_receiver(
-    settings, session_factory, redis_client, make_webhook_deliveries, http_receiver, client,
+    settings,
+    session_factory,
+    redis_client,
+    make_webhook_deliveries,
+    http_receiver,
+    client,
     caller,
 ):
     http_receiver.replies[:] = [Reply(500, "upstream down")]
@@ -73,7 +78,12 @@ def test_attempt_errors_are_cut_to_500_characters(
 
 
 def test_replay_a_404d_delivery_after_the_receiver_is_fixed(
-    settings, session_factory, redis_client, make_webhook_deliveries, http_receiver, client,
+    settings,
+    session_factory,
+    redis_client,
+    make_webhook_deliveries,
+    http_receiver,
+    client,
     caller,
 ):
     http_receiver.reply(404, "no such hook")
@@ -96,7 +106,8 @@ def test_replay_a_404d_delivery_after_the_receiver_is_fixed(
     assert keys == [str(delivery_id), str(delivery_id)]
     log = client.get(f"{URL}/{delivery_id}", headers=me.h).get_json()["attempt_log"]
     assert [(a["attempt"], a["outcome"], a["status_code"]) for a in log] == [
-        (1, "failed", 404), (1, "delivered", None)
+        (1, "failed", 404),
+        (1, "delivered", None),
     ]
     again = client.post(f"{URL}/{delivery_id}/retry", headers=me.h)
     assert "delivered" in assert_error(again, 409, "conflict")["message"]
@@ -221,7 +232,12 @@ def test_bulk_replay_takes_at_most_10000_per_call(
 
 
 def test_secrets_never_reach_attempts(
-    settings, session_factory, redis_client, make_webhook_deliveries, http_receiver, client,
+    settings,
+    session_factory,
+    redis_client,
+    make_webhook_deliveries,
+    http_receiver,
+    client,
     caller,
 ):
     """The receiver quotes the secret headers back, whole, in part, URL-encoded and
@@ -251,7 +267,14 @@ def test_secrets_never_reach_attempts(
 
 
 def test_failed_resolves_on_pagerduty_and_sms_have_attempts_health_and_replay(
-    settings, session_factory, redis_client, make_tenant, make_config, pagerduty, twilio, client,
+    settings,
+    session_factory,
+    redis_client,
+    make_tenant,
+    make_config,
+    pagerduty,
+    twilio,
+    client,
     caller,
 ):
     """Lifecycle deliveries are deliveries: a resolve that fails on the new channels is in the
@@ -297,7 +320,9 @@ def test_failed_resolves_on_pagerduty_and_sms_have_attempts_health_and_replay(
     assert bodies == ["[WARNING", "[RESOLVED", "[RESOLVED"]
     logs = [client.get(f"{URL}/{i}", headers=me.h).get_json()["attempt_log"] for i in resolves]
     assert [[(a["outcome"], a["status_code"]) for a in log] for log in logs] == [
-        [("failed", 400), ("delivered", None)], [("failed", 401), ("delivered", None)]]
+        [("failed", 400), ("delivered", None)],
+        [("failed", 401), ("delivered", None)],
+    ]
     with session_factory() as s:
         assert {h.consecutive_failures for h in s.scalars(select(EndpointHealth))} == {0}
 

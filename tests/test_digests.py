@@ -202,8 +202,13 @@ def test_a_digest_that_never_finishes_is_parked_as_failed(
     smtp_receiver.messages.clear()
     after = the_digest(session_factory).period_end + timedelta(seconds=1)
     with session_factory() as s:  # its senders kept dying with the lease held
-        s.execute(update(G).values(status="sending", lease_expires_at=after - timedelta(hours=1),
-                                   attempts=smtp_settings.delivery_max_attempts))
+        s.execute(
+            update(G).values(
+                status="sending",
+                lease_expires_at=after - timedelta(hours=1),
+                attempts=smtp_settings.delivery_max_attempts,
+            )
+        )
         s.commit()
     assert digests.send_due(smtp_settings, session_factory, redis_client, after) == {"failed": 1}
     assert "gave up" in the_digest(session_factory).last_error and smtp_receiver.messages == []

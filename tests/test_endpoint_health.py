@@ -37,12 +37,23 @@ def health(session_factory, config_id, channel="webhook"):
 
 def failing_notifications(session_factory):
     with session_factory() as s:
-        return list(s.scalars(select(AlertNotification).where(
-            AlertNotification.alert_type == "delivery_failing").order_by(AlertNotification.id)))
+        return list(
+            s.scalars(
+                select(AlertNotification)
+                .where(AlertNotification.alert_type == "delivery_failing")
+                .order_by(AlertNotification.id)
+            )
+        )
 
 
 def test_consecutive_failures_count_and_a_success_resets_them(
-    settings, session_factory, redis_client, make_tenant, make_config, http_receiver, client,
+    settings,
+    session_factory,
+    redis_client,
+    make_tenant,
+    make_config,
+    http_receiver,
+    client,
     caller,
 ):
     settings = settings.replace(delivery_max_attempts=2)
@@ -65,9 +76,10 @@ def test_consecutive_failures_count_and_a_success_resets_them(
     http_receiver.replies[:] = [Reply(503)]  # a retry is not a finished delivery: no count
     http_receiver.reply(200)
     (retried,) = alerts(settings, session_factory, redis_client)
-    assert deliveries.deliver(settings, session_factory, redis_client, [retried])[
-        retried
-    ].status == "pending"
+    assert (
+        deliveries.deliver(settings, session_factory, redis_client, [retried])[retried].status
+        == "pending"
+    )
     assert health(session_factory, config.id).consecutive_failures == 3
     deliveries.deliver(settings, session_factory, redis_client, [retried])  # delivered
     listed = client.get(f"{API}/admin/alerts/configs", headers=me.h).get_json()["items"]
@@ -81,7 +93,8 @@ def test_consecutive_failures_count_and_a_success_resets_them(
     assert health(session_factory, config.id).consecutive_failures == 2
     with session_factory() as s:
         assert {d.status for d in s.scalars(select(NotificationDelivery))} == {
-            "delivered", "failed"
+            "delivered",
+            "failed",
         }  # never disabled: every alert still got its attempt
     assert len(http_receiver.requests) == 3 + 1 + 1 + 2
 

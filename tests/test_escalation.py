@@ -117,8 +117,11 @@ def test_steps_run_on_time_with_repeat(settings, session_factory, escalating):
     assert state(session_factory, nid) == (4, None, "finished")
     assert run(T0 + timedelta(days=1)) == []
     assert escalation_rows(session_factory, nid) == [
-        (1, "email", "first@x.test"), (2, "email", "second@x.test"),
-        (3, "email", "first@x.test"), (4, "email", "second@x.test")]
+        (1, "email", "first@x.test"),
+        (2, "email", "second@x.test"),
+        (3, "email", "first@x.test"),
+        (4, "email", "second@x.test"),
+    ]
 
 
 def test_a_late_beat_keeps_the_plan(settings, session_factory, escalating):
@@ -203,7 +206,9 @@ def test_schedule_and_user_targets(settings, session_factory, redis_client, acme
     nid = trigger(settings, session_factory, redis_client)
     escalation.run_due(settings, session_factory, now=T0)  # bob is on call on T0
     assert escalation_rows(session_factory, nid) == [
-        (1, "email", "bob@acme.test"), (1, "email", "cy@acme.test")]
+        (1, "email", "bob@acme.test"),
+        (1, "email", "cy@acme.test"),
+    ]
 
 
 @pytest.fixture
@@ -221,8 +226,11 @@ def test_a_user_targets_preferences_apply(
         s.add(NotificationPreference(user_id=ann, email_enabled=False, phone="+4915112345678",
                                      sms_enabled=sms_enabled))  # fmt: skip
         s.commit()
-    pid = policy(session_factory, tenant,
-                 [{"delay_minutes": 0, "targets": [{"type": "user", "user_id": ann}]}])
+    pid = policy(
+        session_factory,
+        tenant,
+        [{"delay_minutes": 0, "targets": [{"type": "user", "user_id": ann}]}],
+    )
     make_config(tenant, alert_type="quota_exhausted", channels=["in_app"],
                 escalation_policy_id=pid)  # fmt: skip
     nid = trigger(sms_settings, session_factory, redis_client)
@@ -263,7 +271,9 @@ def test_pagerduty_and_sms_targets_reach_their_services(
     assert "quota gone" in form["Body"]
     assert pagerduty.problems == twilio.problems == []
     assert escalation_rows(session_factory, nid) == [
-        (1, "pagerduty", ""), (1, "sms", "+14155550100")]
+        (1, "pagerduty", ""),
+        (1, "sms", "+14155550100"),
+    ]
 
 
 def test_a_webhook_target_is_sent_with_its_own_config(

@@ -92,8 +92,16 @@ def test_escalation_through_a_real_worker_and_two_beats(
            "ESCALATION_INTERVAL_SECONDS": "1"}  # fmt: skip
     worker = celery(env, tmp_path / "worker.log", *WORKER_ARGS, "-c", "2")
     beats = [
-        celery(env, tmp_path / f"beat{i}.log", "beat", "-s", str(tmp_path / f"beat{i}"),
-               "-l", "info", ready="beat: Starting")  # fmt: skip
+        celery(
+            env,
+            tmp_path / f"beat{i}.log",
+            "beat",
+            "-s",
+            str(tmp_path / f"beat{i}"),
+            "-l",
+            "info",
+            ready="beat: Starting",
+        )  # fmt: skip
         for i in (1, 2)
     ]
     logs = lambda: worker.output() + "".join(b.output() for b in beats)  # noqa: E731
@@ -130,7 +138,11 @@ def test_escalation_through_a_real_worker_and_two_beats(
         for proc in (*beats, worker):
             proc.stop()
     assert sent(session_factory, a) == [
-        (1, "ann@acme.test"), (2, "cy@acme.test"), (3, "ann@acme.test"), (4, "cy@acme.test")]
+        (1, "ann@acme.test"),
+        (2, "cy@acme.test"),
+        (3, "ann@acme.test"),
+        (4, "cy@acme.test"),
+    ]
     for nid in (b, c):
         assert sent(session_factory, nid) == [(1, "ann@acme.test")]
     with session_factory() as s:

@@ -87,8 +87,13 @@ def test_resolve_events_skip_conditions_and_reach_inactive_configs(
     pipeline, tenant, make_config, session_factory
 ):
     config = make_config(tenant, alert_type="high_error_rate", conditions={"error_rate": 0.5})
-    pipeline.process([trigger(alert_type="high_error_rate",
-                              context={"provider_name": "openai", "error_rate": 0.9})])
+    pipeline.process(
+        [
+            trigger(
+                alert_type="high_error_rate", context={"provider_name": "openai", "error_rate": 0.9}
+            )
+        ]
+    )
     with session_factory() as s:
         s.get(type(config), config.id).is_active = False
         s.commit()

@@ -14,9 +14,7 @@ CONTEXT = {"provider_name": "openai", "requests": 5, "ratio": 0.25, "healthy": T
 
 def holds(name, op, value, *, alert_type="high_latency", severity="warning", config_id=7):
     compiled = compile_matchers([{"name": name, "op": op, "value": value}])
-    return matches(
-        compiled, lambda n: value_of(n, alert_type, severity, config_id, CONTEXT)
-    )
+    return matches(compiled, lambda n: value_of(n, alert_type, severity, config_id, CONTEXT))
 
 
 @pytest.mark.parametrize(

@@ -90,21 +90,31 @@ def _seed_0001(url):
     """A tenant, a notification and its in_app + email deliveries, as revision 0001 made them."""
     engine = create_engine(url)
     with engine.begin() as conn:
-        conn.execute(text(
-            "INSERT INTO tenants (id, slug, name, config_version, created_at) "
-            "VALUES (1, 'acme', 'Acme', 0, '2026-01-01 00:00:00+00')"))
-        conn.execute(text(
-            "INSERT INTO alert_notifications (id, tenant_id, event_id, alert_type, severity, title,"
-            " message, context, fingerprint, occurrence_count, suppressed_since_last, is_test,"
-            " occurred_at, last_occurred_at, triggered_at) VALUES (1, 1, 'e1', 'high_latency',"
-            " 'warning', 't', '', '{}', 'fp', 1, 0, false, '2026-01-01 00:00:00+00',"
-            " '2026-01-01 00:00:00+00', '2026-01-01 00:00:00+00')"))
+        conn.execute(
+            text(
+                "INSERT INTO tenants (id, slug, name, config_version, created_at) "
+                "VALUES (1, 'acme', 'Acme', 0, '2026-01-01 00:00:00+00')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO alert_notifications (id, tenant_id, event_id, alert_type, severity,"
+                " title,"
+                " message, context, fingerprint, occurrence_count, suppressed_since_last, is_test,"
+                " occurred_at, last_occurred_at, triggered_at) VALUES (1, 1, 'e1', 'high_latency',"
+                " 'warning', 't', '', '{}', 'fp', 1, 0, false, '2026-01-01 00:00:00+00',"
+                " '2026-01-01 00:00:00+00', '2026-01-01 00:00:00+00')"
+            )
+        )
         for channel in ("in_app", "email"):
-            conn.execute(text(
-                "INSERT INTO notification_deliveries (notification_id, tenant_id, channel,"
-                " status, attempts, created_at, updated_at) VALUES"
-                f" (1, 1, '{channel}', 'pending', 0, '2026-01-01 00:00:00+00',"
-                " '2026-01-01 00:00:00+00')"))
+            conn.execute(
+                text(
+                    "INSERT INTO notification_deliveries (notification_id, tenant_id, channel,"
+                    " status, attempts, created_at, updated_at) VALUES"
+                    f" (1, 1, '{channel}', 'pending', 0, '2026-01-01 00:00:00+00',"
+                    " '2026-01-01 00:00:00+00')"
+                )
+            )
     return engine
 
 
@@ -132,8 +142,11 @@ def test_0002_keeps_deliveries_and_makes_them_unique_per_recipient(backend, tmp_
         " '2026-01-01 00:00:00+00', '2026-01-01 00:00:00+00')"
     )
     with engine.begin() as conn:
-        rows = conn.execute(text("SELECT id, channel, recipient, digest_id "
-                                 "FROM notification_deliveries ORDER BY id")).all()
+        rows = conn.execute(
+            text(
+                "SELECT id, channel, recipient, digest_id FROM notification_deliveries ORDER BY id"
+            )
+        ).all()
         assert [tuple(r) for r in rows] == [(1, "in_app", "", None), (2, "email", "", None)]
         conn.execute(insert, {"r": "a@example.com"})
         conn.execute(insert, {"r": "b@example.com"})
@@ -144,8 +157,9 @@ def test_0002_keeps_deliveries_and_makes_them_unique_per_recipient(backend, tmp_
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT id, channel FROM notification_deliveries ORDER BY id"))
         assert [tuple(r) for r in rows] == [(1, "in_app"), (2, "email")]
-    assert "recipient" not in {c["name"] for c in inspect(engine).get_columns(
-        "notification_deliveries")}
+    assert "recipient" not in {
+        c["name"] for c in inspect(engine).get_columns("notification_deliveries")
+    }
     assert "notification_digests" not in _tables(url)
     engine.dispose()
     migrate(settings)
@@ -156,13 +170,17 @@ def test_0002_keeps_deliveries_and_makes_them_unique_per_recipient(backend, tmp_
 def test_0003_gives_existing_rows_a_state_and_deliveries_a_kind(backend, tmp_path, request):
     url, settings, engine = _seeded(backend, tmp_path, request, "0002")
     with engine.begin() as conn:
-        conn.execute(text(
-            "INSERT INTO alert_notifications (id, tenant_id, event_id, alert_type, severity, title,"
-            " message, context, fingerprint, occurrence_count, suppressed_since_last, is_test,"
-            " occurred_at, last_occurred_at, triggered_at, acknowledged_at) VALUES (2, 1, 'e2',"
-            " 'high_latency', 'warning', 't', '', '{}', 'fp', 1, 0, false,"
-            " '2026-01-01 00:00:00+00', '2026-01-01 00:00:00+00', '2026-01-01 00:00:00+00',"
-            " '2026-01-01 00:01:00+00')"))
+        conn.execute(
+            text(
+                "INSERT INTO alert_notifications (id, tenant_id, event_id, alert_type, severity,"
+                " title,"
+                " message, context, fingerprint, occurrence_count, suppressed_since_last, is_test,"
+                " occurred_at, last_occurred_at, triggered_at, acknowledged_at) VALUES (2, 1, 'e2',"
+                " 'high_latency', 'warning', 't', '', '{}', 'fp', 1, 0, false,"
+                " '2026-01-01 00:00:00+00', '2026-01-01 00:00:00+00', '2026-01-01 00:00:00+00',"
+                " '2026-01-01 00:01:00+00')"
+            )
+        )
     migrate(settings, "0003")
     resolve = text(
         "INSERT INTO notification_deliveries (notification_id, tenant_id, channel, recipient,"
@@ -212,11 +230,15 @@ def test_0005_exempts_escalation_rows_from_the_destination_key(backend, tmp_path
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT channel, kind FROM notification_deliveries ORDER BY id"))
         assert [tuple(r) for r in rows] == [
-            ("in_app", "trigger"), ("email", "trigger"), ("email", "resolve")]
+            ("in_app", "trigger"),
+            ("email", "trigger"),
+            ("email", "resolve"),
+        ]
     with pytest.raises(IntegrityError), engine.begin() as conn:
         conn.execute(ordinary, {"kind": "resolve"})
     assert "escalation_step" not in {
-        c["name"] for c in inspect(engine).get_columns("notification_deliveries")}
+        c["name"] for c in inspect(engine).get_columns("notification_deliveries")
+    }
     engine.dispose()
     migrate(settings)
     assert _tables(url) == TABLES
@@ -281,16 +303,22 @@ def test_upgrade_and_downgrade_keep_what_refers_to_configs(backend, tmp_path, re
     cascades: no migration may do that to alert_configs or alert_notifications."""
     url, settings, engine = _at_0002_with_seed(backend, tmp_path, request)
     with engine.begin() as conn:
-        conn.execute(text(
-            "INSERT INTO alert_configs (id, tenant_id, name, alert_type, severity, is_active,"
-            " channels, channel_config, cooldown_minutes, max_alerts_per_hour, group_similar,"
-            " group_by, conditions, created_at, updated_at) VALUES (1, 1, 'c', 'high_latency',"
-            " 'warning', true, '[]', '{}', 0, 1, true, '[]', '{}', '2026-01-01 00:00:00+00',"
-            " '2026-01-01 00:00:00+00')"))
+        conn.execute(
+            text(
+                "INSERT INTO alert_configs (id, tenant_id, name, alert_type, severity, is_active,"
+                " channels, channel_config, cooldown_minutes, max_alerts_per_hour, group_similar,"
+                " group_by, conditions, created_at, updated_at) VALUES (1, 1, 'c', 'high_latency',"
+                " 'warning', true, '[]', '{}', 0, 1, true, '[]', '{}', '2026-01-01 00:00:00+00',"
+                " '2026-01-01 00:00:00+00')"
+            )
+        )
         conn.execute(text("UPDATE alert_notifications SET config_id = 1"))
-        conn.execute(text(
-            "INSERT INTO alert_throttles (config_id, fingerprint, sent_count, suppressed_count,"
-            " updated_at) VALUES (1, 'fp', 1, 0, '2026-01-01 00:00:00+00')"))
+        conn.execute(
+            text(
+                "INSERT INTO alert_throttles (config_id, fingerprint, sent_count, suppressed_count,"
+                " updated_at) VALUES (1, 'fp', 1, 0, '2026-01-01 00:00:00+00')"
+            )
+        )
     kept = [
         "SELECT config_id FROM alert_notifications",
         "SELECT config_id FROM alert_throttles",

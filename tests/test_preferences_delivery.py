@@ -83,8 +83,13 @@ def test_opt_out_and_min_severity_on_a_mixed_recipient_list(
     add_user(session_factory, tenant, "Picky@acme.test", min_severity="error")
     add_user(session_factory, tenant, "all@acme.test")  # a user with default preferences
     recipients = ["OFF@acme.test", "picky@acme.test", "all@acme.test", "pager@elsewhere.test"]
-    make_config(tenant, channels=["in_app", "email"], severity="warning", cooldown_minutes=0,
-                channel_config={"email": {"recipients": [*recipients, "Pager@Elsewhere.test"]}})
+    make_config(
+        tenant,
+        channels=["in_app", "email"],
+        severity="warning",
+        cooldown_minutes=0,
+        channel_config={"email": {"recipients": [*recipients, "Pager@Elsewhere.test"]}},
+    )
     before = decisions("skip", "email_off"), decisions("send", "not_a_user")
 
     ids = notify(smtp_settings, session_factory, redis_client)
@@ -119,8 +124,13 @@ def test_quiet_hours_defer_until_they_end_and_the_sweeper_sends_then(
     smtp_settings, session_factory, redis_client, tenant, make_config, smtp_receiver
 ):
     user = add_user(session_factory, tenant, "sleepy@acme.test", quiet_hours=quiet_now())
-    make_config(tenant, channels=["email"], severity="error", cooldown_minutes=0,
-                channel_config={"email": {"recipients": ["sleepy@acme.test", "ops@x.test"]}})
+    make_config(
+        tenant,
+        channels=["email"],
+        severity="error",
+        cooldown_minutes=0,
+        channel_config={"email": {"recipients": ["sleepy@acme.test", "ops@x.test"]}},
+    )
     ids = notify(smtp_settings, session_factory, redis_client)
     sleepy = ids["sleepy@acme.test"]
 
@@ -188,8 +198,11 @@ def test_the_notification_detail_shows_each_recipient_and_why(
     body = {"email_enabled": True, "min_severity": "info", "digest": "off",
             "quiet_hours": quiet_now()}  # fmt: skip
     assert client.put(f"{API}/admin/alerts/preferences", json=body, headers=me.h).status_code == 200
-    make_config(SimpleNamespace(id=me.tenant_id), channels=["in_app", "email"],
-                channel_config={"email": {"recipients": ["admin@acme.test", "ops@x.test"]}})
+    make_config(
+        SimpleNamespace(id=me.tenant_id),
+        channels=["in_app", "email"],
+        channel_config={"email": {"recipients": ["admin@acme.test", "ops@x.test"]}},
+    )
     smtp = settings.replace(smtp_host="127.0.0.1", smtp_port=smtp_receiver.port)
     ids = notify(smtp, session_factory, redis_client)
     deliver(smtp, session_factory, redis_client, ids.values())
@@ -209,8 +222,11 @@ def test_unusable_stored_preferences_fail_open(
 ):
     user = add_user(session_factory, tenant, "odd@acme.test")
     with session_factory() as s:  # written around the API, which would refuse it
-        s.add(NotificationPreference(user_id=user, quiet_hours={"start": "late", "end": "x",
-                                                                "timezone": "Mars/Olympus"}))
+        s.add(
+            NotificationPreference(
+                user_id=user, quiet_hours={"start": "late", "end": "x", "timezone": "Mars/Olympus"}
+            )
+        )
         s.commit()
     make_config(tenant, channels=["email"], channel_config={"email": {
         "recipients": ["odd@acme.test"]}})  # fmt: skip

@@ -99,7 +99,10 @@ def test_decisions_in_order(prefs, severity, expected):
 def test_hourly_digest_periods_are_utc_hours():
     period = digest_period(Preferences(digest="hourly"), utc(2026, 1, 15, 9, 59, 59))
     assert (period.start, period.end, period.send_after) == (
-        utc(2026, 1, 15, 9), utc(2026, 1, 15, 10), utc(2026, 1, 15, 10))
+        utc(2026, 1, 15, 9),
+        utc(2026, 1, 15, 10),
+        utc(2026, 1, 15, 10),
+    )
 
 
 def test_daily_digest_periods_run_from_eight_local():

@@ -113,7 +113,9 @@ def test_only_events_matching_every_matcher_are_silenced_and_tests_never(
     ])  # fmt: skip
     assert result.outcomes["silenced"] == 2 and result.outcomes["notified"] == 3
     assert sorted((n.context.get("region", ""), n.is_test) for n in notifications(db)) == [
-        ("", False), ("", True), ("us-2", False)
+        ("", False),
+        ("", True),
+        ("us-2", False),
     ]
 
 

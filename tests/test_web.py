@@ -448,13 +448,18 @@ def test_oncall_views_and_the_policy_picker(page, admin_token, session_factory):
     expect(card.locator(".shift-list li")).to_have_count(4)
     expect(card.locator(".shift-list li").nth(1)).to_contain_text("cy@acme.test (override)")
     widths = card.locator(".timeline .shift").evaluate_all(
-        "bars => bars.map(b => b.getBoundingClientRect().width)")
+        "bars => bars.map(b => b.getBoundingClientRect().width)"
+    )
     assert widths[0] > widths[1] > 0  # ann's day before the override outlasts its 6 hours
 
     # The policy: its steps and targets.
     steps = page.locator("#policy-list .policy-card .step")
-    expect(steps).to_have_text(["At once: on call in Primary <b>rota</b>",
-                                "After 15 min: user cy@acme.test, email boss@acme.test"])
+    expect(steps).to_have_text(
+        [
+            "At once: on call in Primary <b>rota</b>",
+            "After 15 min: user cy@acme.test, email boss@acme.test",
+        ]
+    )
     expect(page.locator("#policy-list .policy-card .muted")).to_contain_text("Repeats 1 time")
     shot(page, "11-oncall")
 
@@ -542,8 +547,9 @@ def test_silences_on_the_page(page, admin_token, session_factory):
     expect(page.locator("#silence-modal")).to_be_visible()
     rows = page.locator("#s-matchers .matcher-row")
     expect(rows).to_have_count(2)
-    for i, (name, value) in enumerate([("alert_type", "high_latency"),
-                                       ("context.provider_name", "openai")]):
+    for i, (name, value) in enumerate(
+        [("alert_type", "high_latency"), ("context.provider_name", "openai")]
+    ):
         expect(rows.nth(i).locator(".matcher-name")).to_have_value(name)
         expect(rows.nth(i).locator(".matcher-value")).to_have_value(value)
     page.fill("#s-comment", "restarting the openai proxy")

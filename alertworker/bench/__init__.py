@@ -62,8 +62,14 @@ class Options:
     @classmethod
     def smoke(cls, **changes: Any) -> Options:
         """A few hundred events: seconds, for CI; checks correctness, not speed."""
-        small = {"events": 300, "notify_events": 200, "latency_events": 20, "noop_tasks": 200,
-                 "script_calls": 200, "batch": 50}
+        small = {
+            "events": 300,
+            "notify_events": 200,
+            "latency_events": 20,
+            "noop_tasks": 200,
+            "script_calls": 200,
+            "batch": 50,
+        }
         return cls(**(small | changes))
 
 
@@ -71,10 +77,17 @@ def run(options: Options) -> dict[str, Any]:
     """Run every phase; returns the results (written as JSON when ``options.output`` is set)."""
     started = datetime.now(UTC)
     show = options.progress
-    with _terminate_as_interrupt(), Stage(
-        options.admin_url, options.redis_url, options.compose_file, options.workers,
-        options.keep_logs, announce=show,
-    ) as stage:
+    with (
+        _terminate_as_interrupt(),
+        Stage(
+            options.admin_url,
+            options.redis_url,
+            options.compose_file,
+            options.workers,
+            options.keep_logs,
+            announce=show,
+        ) as stage,
+    ):
         results: dict[str, Any] = {
             "started_at": started.isoformat(timespec="seconds"),
             "concurrency": options.workers,
@@ -82,8 +95,9 @@ def run(options: Options) -> dict[str, Any]:
             "key_prefix": stage.prefix,
             "worker_command": stage.argv,
             "machine": report.machine(stage.server_versions()),
-            "options": {k: str(v) if isinstance(v, Path) else v
-                        for k, v in asdict(options).items()},
+            "options": {
+                k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items()
+            },
         }
         noop = phases.noop_floor(stage, options.noop_tasks, show)
         script = phases.throttle_script(stage, options.script_calls, options.script_calls // 25)
@@ -93,16 +107,26 @@ def run(options: Options) -> dict[str, Any]:
         )
         if options.silences or options.inhibit_rules:
             results["throttled_silencing"] = phases.storm(
-                stage, options.events, options.fingerprints, options.batch, show,
-                "bench-storm-silencing", loader(options.silences, options.inhibit_rules),
+                stage,
+                options.events,
+                options.fingerprints,
+                options.batch,
+                show,
+                "bench-storm-silencing",
+                loader(options.silences, options.inhibit_rules),
             ) | {"silences": options.silences, "inhibit_rules": options.inhibit_rules}
         results["notify"], results["latency"] = phases.notify(
-            stage, options.notify_events, options.batch, show,
-            lambda worker: latency(stage, worker, options.latency_events, options.latency_rate,
-                                   show),
+            stage,
+            options.notify_events,
+            options.batch,
+            show,
+            lambda worker: latency(
+                stage, worker, options.latency_events, options.latency_rate, show
+            ),
         )
-        phases_run = [p for p in ("throttled", "throttled_silencing", "notify", "latency")
-                      if p in results]
+        phases_run = [
+            p for p in ("throttled", "throttled_silencing", "notify", "latency") if p in results
+        ]
         ids = [i for p in phases_run for i in results[p]["checks"].pop("delivery_ids")]
         if strays := unknown_arrivals(stage.receiver.arrivals, ids):
             raise BenchFailure("; ".join(strays))

@@ -47,9 +47,11 @@ def problems(
         missing = len(set(event_ids) - set(stored))
         extra = len(set(stored) - set(event_ids))
         twice = sum(1 for n in stored.values() if n > 1)
-        for n, what in ((missing, "published events without a notification"),
-                        (extra, "notifications for events never published"),
-                        (twice, "events notified more than once")):
+        for n, what in (
+            (missing, "published events without a notification"),
+            (extra, "notifications for events never published"),
+            (twice, "events notified more than once"),
+        ):
             if n:
                 found.append(f"{n:,} {what}")
     # Every event is counted once in the throttle summary when the path throttles. In the
@@ -92,8 +94,7 @@ def delivered_rows(stage: Any, config_ids: Collection[int]) -> int:
                 select(func.count())
                 .select_from(D)
                 .join(N, N.id == D.notification_id)
-                .where(N.config_id.in_(config_ids), D.channel == "webhook",
-                       D.status == "delivered")
+                .where(N.config_id.in_(config_ids), D.channel == "webhook", D.status == "delivered")
             )
             or 0
         )
@@ -126,9 +127,10 @@ def verify(
             .where(N.config_id.in_(config_ids), D.channel == "webhook")
         ).all()
         sent, suppressed = s.execute(
-            select(func.coalesce(func.sum(T.sent_count), 0),
-                   func.coalesce(func.sum(T.suppressed_count), 0))
-            .where(T.config_id.in_(config_ids))
+            select(
+                func.coalesce(func.sum(T.sent_count), 0),
+                func.coalesce(func.sum(T.suppressed_count), 0),
+            ).where(T.config_id.in_(config_ids))
         ).one()
         rejected = s.scalar(select(func.count()).select_from(RejectedEvent)) or 0
     arrivals = list(stage.receiver.arrivals)

@@ -61,10 +61,20 @@ def latency(stage: Stage, worker: Worker, events: int, rate: float, show: bool) 
                 publish(WARMUP + i)
                 bar.update(i + 1)
     wait_until(arrived, WARMUP + events, "latency: webhooks at the receiver", worker)
-    wait_until(lambda: delivered_rows(stage, [config]), WARMUP + events,
-               "latency: webhook deliveries recorded", worker)
-    checks = verify(stage, "latency", [config], events=WARMUP + events,
-                    notifications=WARMUP + events, event_ids=set(sent))
+    wait_until(
+        lambda: delivered_rows(stage, [config]),
+        WARMUP + events,
+        "latency: webhook deliveries recorded",
+        worker,
+    )
+    checks = verify(
+        stage,
+        "latency",
+        [config],
+        events=WARMUP + events,
+        notifications=WARMUP + events,
+        event_ids=set(sent),
+    )
 
     first: dict[Any, float] = {}
     for a in stage.receiver.arrivals:

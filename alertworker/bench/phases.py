@@ -81,8 +81,9 @@ class Start(NamedTuple):
 
 def first_consumption(stage: Stage, worker: Worker, full: int) -> Start:
     """When the worker first takes a message off the (pre-filled) queue."""
-    at = wait_until(lambda: full - stage.queue_length(), 1, "first consumption", worker,
-                    every=0.002)
+    at = wait_until(
+        lambda: full - stage.queue_length(), 1, "first consumption", worker, every=0.002
+    )
     return Start(at, time.time() - (time.monotonic() - at), worker.cpu_seconds())
 
 
@@ -113,8 +114,9 @@ def noop_floor(stage: Stage, tasks: int, show: bool) -> dict[str, Any]:
     with stage.worker("noop") as worker:
         start = first_consumption(stage, worker, tasks)
         with Progress("floor: no-op drain", tasks, show) as bar:
-            end = wait_until(lambda: tasks - stage.queue_length(), tasks, "no-op drain", worker,
-                             bar, every=0.002)
+            end = wait_until(
+                lambda: tasks - stage.queue_length(), tasks, "no-op drain", worker, bar, every=0.002
+            )
 
         def acked() -> int:  # late acks: a message leaves kombu's unacked hash once it ran
             return tasks - stage.redis.hlen(f"{stage.prefix}unacked")
@@ -141,18 +143,28 @@ def throttle_script(stage: Stage, singles: int, batches: int) -> dict[str, Any]:
     for b in range(batches):
         throttle.decide([request(b * 100 + i) for i in range(100)], int(time.time() * 1000))
     pipelined = batches * 100 / (time.perf_counter() - started)
-    return {"single_per_second": single, "pipelined_per_second": pipelined,
-            "single_calls": singles, "pipelined_decisions": batches * 100}
+    return {
+        "single_per_second": single,
+        "pipelined_per_second": pipelined,
+        "single_calls": singles,
+        "pipelined_decisions": batches * 100,
+    }
 
 
 def alert_event(tenant: str, i: int, provider: str, **extra: Any) -> dict[str, Any]:
-    return {"tenant_id": tenant, "alert_type": "circuit_breaker_opened",
-            "title": f"circuit opened for {provider}", "message": f"event {i}",
-            "context": {"provider_name": provider, "consecutive_failures": 5}, **extra}
+    return {
+        "tenant_id": tenant,
+        "alert_type": "circuit_breaker_opened",
+        "title": f"circuit opened for {provider}",
+        "message": f"event {i}",
+        "context": {"provider_name": provider, "consecutive_failures": 5},
+        **extra,
+    }
 
 
-def publish_batched(stage: Stage, events: list[dict[str, Any]], batch: int, label: str,
-                    show: bool) -> dict[str, float]:
+def publish_batched(
+    stage: Stage, events: list[dict[str, Any]], batch: int, label: str, show: bool
+) -> dict[str, float]:
     """Publish in batches of ``batch`` events per message; returns the publish rate."""
     started = time.monotonic()
     with stage.publisher(batch) as publisher, Progress(label, len(events), show) as bar:
@@ -164,8 +176,13 @@ def publish_batched(stage: Stage, events: list[dict[str, Any]], batch: int, labe
 
 
 def storm(
-    stage: Stage, events: int, fingerprints: int, batch: int, show: bool,
-    slug: str = "bench-storm", prepare: Callable[[Stage, str], None] | None = None,
+    stage: Stage,
+    events: int,
+    fingerprints: int,
+    batch: int,
+    show: bool,
+    slug: str = "bench-storm",
+    prepare: Callable[[Stage, str], None] | None = None,
 ) -> dict[str, Any]:
     """The throttled path; ``prepare(stage, slug)`` adds rows to the tenant first."""
     config = stage.make_config(slug, "circuit_breaker_opened")
@@ -174,13 +191,15 @@ def storm(
     published = publish_batched(
         stage,
         [alert_event(slug, i, f"provider-{i % fingerprints}") for i in range(events)],
-        batch, f"{slug}: publish", show,
+        batch,
+        f"{slug}: publish",
+        show,
     )
     messages = math.ceil(events / batch)
     # The throttle summary counts every event once (sent or suppressed), at any concurrency.
-    accounted = select(
-        func.coalesce(func.sum(T.sent_count + T.suppressed_count), 0)
-    ).where(T.config_id == config)
+    accounted = select(func.coalesce(func.sum(T.sent_count + T.suppressed_count), 0)).where(
+        T.config_id == config
+    )
     last_batch = select(func.max(T.updated_at)).where(T.config_id == config)
 
     def count() -> int:
@@ -191,15 +210,26 @@ def storm(
         start = first_consumption(stage, worker, messages)
         with Progress("throttled: events", events, show) as bar:
             wait_until(count, events, "throttled: events accounted", worker, bar, every=0.1)
-        wait_until(lambda: delivered_rows(stage, [config]), fingerprints,
-                   "throttled: webhook deliveries recorded", worker, every=0.1)
+        wait_until(
+            lambda: delivered_rows(stage, [config]),
+            fingerprints,
+            "throttled: webhook deliveries recorded",
+            worker,
+            every=0.1,
+        )
         with stage.session_factory() as s:
             end = start.monotonic(s.scalar(last_batch))  # the last batch's clock
         figures = drained(worker, start, end, events, stage.concurrency)
     checks = verify(stage, "throttled", [config], events=events, notifications=fingerprints)
     figures["cpu_us_per_event"] = figures.pop("cpu_us_per_unit")
-    return {"events": events, "fingerprints": fingerprints, "batch": batch, **published,
-            **figures, "checks": checks}
+    return {
+        "events": events,
+        "fingerprints": fingerprints,
+        "batch": batch,
+        **published,
+        **figures,
+        "checks": checks,
+    }
 
 
 def notify(
@@ -208,8 +238,10 @@ def notify(
     """The notify path; ``then(worker)`` runs on the same, warm worker before it stops."""
     tenants = [f"bench-notify-{k}" for k in range(max(1, math.ceil(events / 10_000)))]
     configs = [stage.make_config(t, "circuit_breaker_opened") for t in tenants]
-    wire = [alert_event(tenants[i % len(tenants)], i, f"provider-{i}", event_id=str(uuid.uuid4()))
-            for i in range(events)]
+    wire = [
+        alert_event(tenants[i % len(tenants)], i, f"provider-{i}", event_id=str(uuid.uuid4()))
+        for i in range(events)
+    ]
     published = publish_batched(stage, wire, batch, "notify: publish", show)
     messages = math.ceil(events / batch)
     before = stage.receiver.distinct()
@@ -228,22 +260,37 @@ def notify(
         with Progress("notify: deliveries", events, show) as bar:
             wait_until(notifications, events, "notify: notifications", worker, every=0.2)
             wait_until(delivered, events, "notify: deliveries at the receiver", worker, bar)
-        wait_until(lambda: delivered_rows(stage, configs), events,
-                   "notify: webhook deliveries recorded", worker, every=0.1)
+        wait_until(
+            lambda: delivered_rows(stage, configs),
+            events,
+            "notify: webhook deliveries recorded",
+            worker,
+            every=0.1,
+        )
         with stage.session_factory() as s:
             notified_at = start.monotonic(s.scalar(last_batch))
-        checks = verify(stage, "notify", configs, events=events, notifications=events,
-                        event_ids={e["event_id"] for e in wire})
+        checks = verify(
+            stage,
+            "notify",
+            configs,
+            events=events,
+            notifications=events,
+            event_ids={e["event_id"] for e in wire},
+        )
         end = last_first_arrival(stage, checks["delivery_ids"])
         figures = drained(worker, start, end, events, stage.concurrency)
         after = then(worker)
     figures["deliveries_per_second"] = figures.pop("per_second")
     figures["cpu_us_per_notification"] = figures.pop("cpu_us_per_unit")
-    figures["notifications_per_second"] = (
-        events / (notified_at - start.at) / stage.concurrency
-    )
-    result = {"events": events, "batch": batch, "tenants": len(tenants), **published, **figures,
-              "checks": checks}
+    figures["notifications_per_second"] = events / (notified_at - start.at) / stage.concurrency
+    result = {
+        "events": events,
+        "batch": batch,
+        "tenants": len(tenants),
+        **published,
+        **figures,
+        "checks": checks,
+    }
     return result, after
 
 

@@ -42,8 +42,10 @@ class Progress:
     def _line(self, now: float) -> str:
         done = min(1.0, self.value / self.total)
         bar = "#" * int(done * 30)
-        return (f"{self.label:<28} [{bar:<30}] {self.value:>9,}/{self.total:,} "
-                f"{now - self.started:6.1f}s")
+        return (
+            f"{self.label:<28} [{bar:<30}] {self.value:>9,}/{self.total:,} "
+            f"{now - self.started:6.1f}s"
+        )
 
     def __enter__(self) -> Progress:
         return self
@@ -109,31 +111,59 @@ def table(r: dict[str, Any]) -> str:
     row("  CPU per no-op task (worker processes)", noop["cpu_us_per_task"], "µs")
     row("1 floor: throttle script, single EVALSHA", script["single_per_second"], "calls/s")
     row("  pipelined x100", script["pipelined_per_second"], "decisions/s")
-    row(f"2 throttled: storm of {t['events']:,} events / {t['fingerprints']} fps",
-        t["per_second"], "events/s")
+    row(
+        f"2 throttled: storm of {t['events']:,} events / {t['fingerprints']} fps",
+        t["per_second"],
+        "events/s",
+    )
     row("  CPU per event (worker processes)", t["cpu_us_per_event"], "µs")
     if ts := r.get("throttled_silencing"):
-        row(f"2 the storm with {ts['silences']} silences, {ts['inhibit_rules']} rules",
-            ts["per_second"], "events/s")
-        row("  ratio to the plain storm", ratio["silencing_vs_none"],
-            f"x  target >= 0.9: {_verdict(targets['silencing_vs_none'])}", ",.2f")
-    row(f"3 notify: {n['events']:,} events, one webhook each", n["notifications_per_second"],
-        "notifications/s")
+        row(
+            f"2 the storm with {ts['silences']} silences, {ts['inhibit_rules']} rules",
+            ts["per_second"],
+            "events/s",
+        )
+        row(
+            "  ratio to the plain storm",
+            ratio["silencing_vs_none"],
+            f"x  target >= 0.9: {_verdict(targets['silencing_vs_none'])}",
+            ",.2f",
+        )
+    row(
+        f"3 notify: {n['events']:,} events, one webhook each",
+        n["notifications_per_second"],
+        "notifications/s",
+    )
     row("  deliveries reaching the receiver", n["deliveries_per_second"], "deliveries/s")
     row("  CPU per notification + delivery", n["cpu_us_per_notification"], "µs")
     for q in ("p50", "p95", "p99", "max"):
-        row(f"4 latency publish -> webhook {q} ({lat['events']} at {lat['rate']:g}/s)",
-            lat[f"{q}_ms"], "ms", ",.1f")
-    row("5 ratio throttled / no-op", ratio["throttled_vs_noop"],
-        f"x  target >= 5: {_verdict(targets['throttled_vs_noop'])}", ",.2f")
-    row("5 ratio notify deliveries / no-op", ratio["notify_vs_noop"],
-        f"x  target >= 0.5: {_verdict(targets['notify_vs_noop'])}", ",.2f")
-    rows.append(f"{'  latency p50 <= 10 ms, p99 <= 50 ms':<50}{'':>14}  "
-                f"{_verdict(targets['latency'])}")
+        row(
+            f"4 latency publish -> webhook {q} ({lat['events']} at {lat['rate']:g}/s)",
+            lat[f"{q}_ms"],
+            "ms",
+            ",.1f",
+        )
+    row(
+        "5 ratio throttled / no-op",
+        ratio["throttled_vs_noop"],
+        f"x  target >= 5: {_verdict(targets['throttled_vs_noop'])}",
+        ",.2f",
+    )
+    row(
+        "5 ratio notify deliveries / no-op",
+        ratio["notify_vs_noop"],
+        f"x  target >= 0.5: {_verdict(targets['notify_vs_noop'])}",
+        ",.2f",
+    )
+    rows.append(
+        f"{'  latency p50 <= 10 ms, p99 <= 50 ms':<50}{'':>14}  {_verdict(targets['latency'])}"
+    )
     row("5 worker peak memory (VmHWM, max over processes)", r["peak_rss_mib"], "MiB", ",.1f")
     rows.append("")
-    rows.append("checks: every expected notification exists once, every delivery reached the "
-                "receiver (duplicate requests: "
-                f"{t['checks']['duplicate_requests'] + n['checks']['duplicate_requests']}"
-                f"{' + ' + str(lat['checks']['duplicate_requests'])}, same key only)")
+    rows.append(
+        "checks: every expected notification exists once, every delivery reached the "
+        "receiver (duplicate requests: "
+        f"{t['checks']['duplicate_requests'] + n['checks']['duplicate_requests']}"
+        f"{' + ' + str(lat['checks']['duplicate_requests'])}, same key only)"
+    )
     return "\n".join(rows)

@@ -43,8 +43,13 @@ def _free_port() -> int:
 
 class Stage:
     def __init__(
-        self, admin_url: str, redis_url: str, compose_file: Path, workers: int,
-        keep_logs: bool = False, announce: bool = False,
+        self,
+        admin_url: str,
+        redis_url: str,
+        compose_file: Path,
+        workers: int,
+        keep_logs: bool = False,
+        announce: bool = False,
     ) -> None:
         self.run_id = uuid.uuid4().hex[:10]
         self.dbname = f"alertworker_bench_{self.run_id}"
@@ -99,8 +104,12 @@ class Stage:
         main = threading.current_thread() is threading.main_thread()
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
         try:
-            for step in (self._stop_workers, self._stop_receiver, self._drop_database,
-                         self._delete_keys):
+            for step in (
+                self._stop_workers,
+                self._stop_receiver,
+                self._drop_database,
+                self._delete_keys,
+            ):
                 try:
                     step()
                 except Exception as exc:  # go on with the rest; say what is left behind
