@@ -112,11 +112,11 @@ def test_escalation_through_a_real_worker_and_two_beats(
                                   title=f"{provider} quota gone",
                                   context={"provider_name": provider})  # fmt: skip
         with session_factory() as s:
-            wait_for(lambda: s.scalar(select(func.count()).select_from(N)) == 3, 30, logs)
+            wait_for(lambda: s.scalar(select(func.count()).select_from(N)) == 3, 90, logs)
             a, b, c = s.scalars(select(N.id).order_by(N.id)).all()
         # step 1 at once: the schedule's on-call user, ann, for all three
         for nid in (a, b, c):
-            wait_for(lambda n=nid: sent(session_factory, n) == [(1, "ann@acme.test")], 30, logs)
+            wait_for(lambda n=nid: sent(session_factory, n) == [(1, "ann@acme.test")], 90, logs)
         with session_factory() as s:  # B is acknowledged, C resolved by hand
             notifications.acknowledge(s, tenant.id, b, ids["ann"], settings.delivery_lease_seconds)
             notifications.resolve(s, tenant.id, c, ids["ann"], settings.delivery_lease_seconds)
@@ -126,11 +126,11 @@ def test_escalation_through_a_real_worker_and_two_beats(
                 s.commit()
         assert sent(session_factory, a) == [(1, "ann@acme.test")]  # step 2 waits its minute
         make_due(session_factory, a)  # ... which has passed
-        wait_for(lambda: len(sent(session_factory, a)) == 2, 30, logs)
+        wait_for(lambda: len(sent(session_factory, a)) == 2, 90, logs)
         # the repeat: step 1 again (delay 0 after step 2), then step 2 after its minute
-        wait_for(lambda: len(sent(session_factory, a)) == 3, 30, logs)
+        wait_for(lambda: len(sent(session_factory, a)) == 3, 90, logs)
         make_due(session_factory, a)
-        wait_for(lambda: len(sent(session_factory, a)) == 4, 30, logs)
+        wait_for(lambda: len(sent(session_factory, a)) == 4, 90, logs)
         with session_factory() as s:
             wait_for(lambda: s.get(N, a, populate_existing=True).escalation_state == "finished",
                      10, logs)  # fmt: skip
