@@ -97,7 +97,7 @@ def test_expiring_a_pending_silence_never_lets_it_start(client, caller):
         (silence(matchers=OPENAI * 21), "matchers"),
         (silence(ends_at=iso(-timedelta(minutes=1))), "ends_at"),
         (silence(starts_at=iso(timedelta(hours=3))), "ends_at"),  # end before start
-        (silence(ends_at=iso(timedelta(days=90, minutes=5))), "ends_at"),
+        (silence(ends_at=iso(timedelta(days=91))), "ends_at"),  # parametrised at collection time
         (
             silence(starts_at=iso(-timedelta(hours=2)), ends_at=iso(-timedelta(hours=1))),
             "ends_at",
