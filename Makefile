@@ -20,8 +20,10 @@ run: install  ## everything in one process on the embedded default; prints the U
 test: install  ## the whole test suite (needs Postgres and Redis on 127.0.0.1)
 	$(VENV)/bin/pytest
 
-lint: install  ## ruff
+lint: install  ## ruff check, ruff format --check, mypy (settings in pyproject.toml); fails on any
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy alertworker api tasks
 
 migrate: install  ## alembic upgrade head on DATABASE_URL
 	$(VENV)/bin/alertworker migrate

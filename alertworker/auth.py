@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from marshmallow import ValidationError, validate
-from sqlalchemy import select
+from sqlalchemy import false, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -148,7 +148,7 @@ def revoke_token(session: Session, ref: str) -> ApiToken:
     query = select(ApiToken)
     shown = ref[:DISPLAY_PREFIX_LEN]  # never echo more of a token than its prefix
     if ref.isdigit():
-        query = query.where(ApiToken.id == int(ref)) if int(ref) < 2**31 else query.where(False)
+        query = query.where(ApiToken.id == int(ref)) if int(ref) < 2**31 else query.where(false())
     else:
         query = query.where(ApiToken.prefix == ref[:DISPLAY_PREFIX_LEN])
     rows = session.scalars(query).all()

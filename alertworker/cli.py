@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -120,7 +121,7 @@ def run(host: str, port: int, concurrency: int) -> None:
               help="Folder for bench-<timestamp>.json [bench-results].")  # fmt: skip
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
 @click.option("--keep-logs", is_flag=True, help="Keep the workers' logs (kept anyway on failure).")
-def bench(smoke: bool, no_progress: bool, keep_logs: bool, **given: object) -> None:
+def bench(smoke: bool, no_progress: bool, keep_logs: bool, **given: Any) -> None:
     """Benchmark the throttled and notify paths and latency against a no-op Celery task, in a
     private database and key prefix; fails (exit 1) if anything published was lost."""
     from alertworker.bench import BenchFailure, Options, run

@@ -229,7 +229,7 @@ def _claim(session: Session, settings: Settings, delivery_ids: Sequence[int]) ->
         "ids": list(delivery_ids), "now": now, "due": now + CLOCK_SKEW,
         "lease": now + _lease(settings),
     }  # fmt: skip
-    claimed = dict(session.connection().execute(statements.CLAIM, params).all())
+    claimed: dict[int, int] = dict(session.connection().execute(statements.CLAIM, params).all())
     return {i: claimed[i] for i in delivery_ids if i in claimed}  # in the order asked
 
 
@@ -301,7 +301,7 @@ def _record(
             .where(D.id == delivery_id, D.status == "sending", D.attempts == attempts[delivery_id])
             .values(**values)
             .execution_options(synchronize_session=False)
-        ).rowcount
+        ).rowcount  # type: ignore[attr-defined]  # an UPDATE gives a CursorResult
         outcomes[delivery_id] = outcome if changed else Outcome("not_claimed")
     for delivery_id, outcome in outcomes.items():
         if outcome.status == "not_claimed":

@@ -86,7 +86,7 @@ def stop(conn: Connection | Session, notification_ids: Sequence[int]) -> int:
         update(N.__table__)
         .where(N.id.in_(list(notification_ids)), N.escalation_state == "running")
         .values(escalation_state="stopped", escalation_next_at=None)
-    ).rowcount
+    ).rowcount  # type: ignore[attr-defined]  # an UPDATE gives a CursorResult
     metrics.ESCALATIONS.labels(outcome="stopped").inc(stopped)
     return stopped
 
@@ -232,8 +232,8 @@ def _destinations(session: Session, row: AlertNotification, targets: list[dict[s
             metrics.ESCALATION_TARGETS.labels(outcome="unknown_user").inc()
             continue
         out.append(("email", addresses[user_id], None))
-        if phones.get(user_id):
-            out.append(("sms", phones[user_id], None))
+        if phone := phones.get(user_id):
+            out.append(("sms", phone, None))
     return out
 
 

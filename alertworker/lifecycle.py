@@ -92,7 +92,7 @@ def claim(
         )  # fmt: skip
     ).all()
     metrics.RESOLVES.labels(reason=reason).inc(len(rows))
-    resolved = [Resolved(*row, now, reason) for row in rows]
+    resolved = [Resolved(**row._asdict(), resolved_at=now, reason=reason) for row in rows]
     escalation.stop(conn, [r.id for r in resolved])  # no step runs after a resolve (SPEC §14)
     _forget_last_sends(conn, resolved)
     return resolved

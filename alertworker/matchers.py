@@ -21,7 +21,7 @@ FIELDS = ("alert_type", "severity", "config_id")
 CONTEXT = "context."
 MAX_REGEX = 256
 
-Compiled = tuple[str, bool, Callable[[str], bool]]  # (name, negated, test)
+Compiled = tuple[str, bool, Callable[[str], object]]  # (name, negated, test: truthy on a match)
 
 
 def render(value: Any) -> str:
@@ -55,9 +55,10 @@ def compile_regex(pattern: str) -> re.Pattern[str]:
 
 
 def compile_matchers(matchers: Iterable[dict[str, str]]) -> list[Compiled]:
-    compiled = []
+    compiled: list[Compiled] = []
     for m in matchers:
         value, op = m["value"], m["op"]
+        test: Callable[[str], object]
         if op in ("=~", "!~"):
             test = compile_regex(value).fullmatch
         else:

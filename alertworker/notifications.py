@@ -182,7 +182,7 @@ def mark_all_read(session: Session, tenant_id: int) -> int:
     """Mark every unread notification of the tenant read; returns how many changed."""
     changed = session.execute(
         update(N).where(N.tenant_id == tenant_id, N.read_at.is_(None)).values(read_at=utcnow())
-    ).rowcount
+    ).rowcount  # type: ignore[attr-defined]  # an UPDATE gives a CursorResult
     session.commit()
     return changed
 

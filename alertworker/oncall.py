@@ -72,9 +72,10 @@ def on_call(session: Session, tenant_id: int, schedule_id: int, at: datetime) ->
     row = get_schedule(session, tenant_id, schedule_id)
     found = schedules.on_call(schedules.from_data(_stored(row)), at)
     answer = found.answer
-    email = users.emails(session, tenant_id, [answer.user_id] if answer.user_id else [])
+    uid = answer.user_id
+    email = users.emails(session, tenant_id, [uid] if uid is not None else [])
     return {
-        "user_id": answer.user_id, "email": email.get(answer.user_id),  # type: ignore[arg-type]
+        "user_id": uid, "email": email.get(uid) if uid is not None else None,
         "layer": answer.layer, "override": answer.override, "until": found.until,
     }  # fmt: skip
 
@@ -89,11 +90,12 @@ def shifts(
     except ValueError as exc:
         raise ValidationError({"to": [str(exc)]}) from None
     segments = schedules.shifts(schedules.from_data(_stored(row)), start, end)
-    email = users.emails(session, tenant_id, {s.answer.user_id for s in segments})  # type: ignore[misc]
+    ids = {s.answer.user_id for s in segments}  # shifts() leaves out nobody-on-call gaps
+    email = users.emails(session, tenant_id, {i for i in ids if i is not None})
     return {
         "shifts": [
             {"start": s.start, "end": s.end, "user_id": s.answer.user_id,
-             "email": email.get(s.answer.user_id),  # type: ignore[arg-type]
+             "email": email.get(s.answer.user_id or 0),  # ids start at 1; shifts have one
              "layer": s.answer.layer, "override": s.answer.override}
             for s in segments
         ]

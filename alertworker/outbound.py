@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import certifi
@@ -154,7 +154,7 @@ def _literal_ip(host: str) -> IPAddress | None:
 
 def _resolve(target: Target) -> list[IPAddress]:
     infos = socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
-    addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
     return list(dict.fromkeys(addresses))
 
 
@@ -235,7 +235,12 @@ def _pool(address: IPAddress, target: Target, settings: Settings) -> urllib3.HTT
         timeout = urllib3.Timeout(
             connect=settings.http_timeout_seconds, read=settings.http_timeout_seconds
         )
-        common = {"port": target.port, "timeout": timeout, "retries": False, "maxsize": 4}
+        common: dict[str, Any] = {
+            "port": target.port,
+            "timeout": timeout,
+            "retries": False,
+            "maxsize": 4,
+        }
         if target.scheme == "https":
             pool = urllib3.HTTPSConnectionPool(
                 str(address), **common, cert_reqs="CERT_REQUIRED", ca_certs=ca_certs,

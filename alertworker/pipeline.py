@@ -190,7 +190,16 @@ class Pipeline:
 
     # -- steps ---------------------------------------------------------------------------------
 
-    def _match(self, conn, sql, events, tenants, configs, outcomes, replay) -> list[Group]:
+    def _match(
+        self,
+        conn: Any,
+        sql: Any,
+        events: list[dict[str, Any]],
+        tenants: dict[str, Any],
+        configs: dict[int, Any],
+        outcomes: Counter[str],
+        replay: bool,
+    ) -> list[Group]:
         candidates: list[tuple[dict[str, Any], ConfigView]] = []
         for e in events:
             tenant_id = tenants[e["tenant_id"]][0]

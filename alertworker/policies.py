@@ -118,7 +118,7 @@ def _restore_target(target: dict[str, Any], old: dict[str, Any]) -> dict[str, An
         try:
             return restore_secrets({kind: target}, {kind: old})[kind]
         except ValidationError as exc:
-            raise ValidationError(exc.messages["channel_config"][kind]) from None  # type: ignore[index]
+            raise ValidationError(exc.messages_dict["channel_config"][kind]) from None
     return target
 
 

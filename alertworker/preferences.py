@@ -47,9 +47,9 @@ def put_preferences(session: Session, user_id: int, data: dict[str, Any]) -> Not
     """Replace the user's preferences with ``data`` (a full, validated set)."""
     values = {k: data[k] for k in FIELDS if k in data}
     for attempt in range(2):
-        row = session.get(NotificationPreference, user_id)
-        if row is None:
-            row = NotificationPreference(user_id=user_id)
+        found = session.get(NotificationPreference, user_id)
+        row = found if found is not None else NotificationPreference(user_id=user_id)
+        if found is None:
             session.add(row)
         for key, value in values.items():
             setattr(row, key, value)

@@ -61,8 +61,8 @@ def hold(
         .where(D.id.in_(emails))
         .order_by(D.id, User.id)
     )
-    for delivery_id, user, prefs in rows:
-        users.setdefault(delivery_id, (user, prefs))
+    for delivery_id, user, stored in rows:
+        users.setdefault(delivery_id, (user, stored))
 
     for delivery_id, message in emails.items():
         if delivery_id not in users:

@@ -109,7 +109,9 @@ def record(
     return summaries
 
 
-def _insert_notifications(conn, sql, notify, now: datetime) -> list[tuple[Group, int]]:
+def _insert_notifications(
+    conn: Any, sql: Any, notify: throttle_pg.Throttled, now: datetime
+) -> list[tuple[Group, int]]:
     if not notify:
         return []
     rows = []
@@ -143,7 +145,7 @@ def _insert_notifications(conn, sql, notify, now: datetime) -> list[tuple[Group,
     return [(by_key[key], nid) for key, nid in ids.items()]
 
 
-def _fold(conn, sql, groups: list[Group]) -> None:
+def _fold(conn: Any, sql: Any, groups: list[Group]) -> None:
     """Fold suppressed events into the latest notification of their fingerprint."""
     if not groups:
         return
@@ -162,7 +164,15 @@ def _fold(conn, sql, groups: list[Group]) -> None:
     conn.execute(sql.fold, params)
 
 
-def _summarise(conn, sql, throttled, overruled, known, sent, now: datetime) -> list[Settlement]:
+def _summarise(
+    conn: Any,
+    sql: Any,
+    throttled: throttle_pg.Throttled,
+    overruled: dict[int, Decision],
+    known: dict[throttle_pg.Key, datetime | None],
+    sent: set[int],
+    now: datetime,
+) -> list[Settlement]:
     """Count what Redis allowed in its (locked) summary row: sent, or suppressed by Postgres
     after all, or a duplicate (nothing); returns the settlements Redis gets after the commit."""
     rows, settlements = [], []

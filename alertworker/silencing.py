@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -81,7 +82,7 @@ class TenantRules:
     keys: tuple[str, ...]  # every context key a matcher or ``equal`` reads
 
 
-def open_notifications_matching(conn: Any, tenant_ids: list[int], alert_types: list[str]):
+def open_notifications_matching(conn: Any, tenant_ids: list[int], alert_types: list[str]) -> Any:
     """Open notifications of these tenants and types, the candidate sources of inhibition:
     ``(id, tenant_id, config_id, fingerprint, alert_type, severity, context)``, oldest first.
     Open means firing or acknowledged (§13); test alerts never inhibit."""
@@ -108,6 +109,10 @@ _OPEN = (
 )
 
 
+def _always(value: str) -> Callable[[str], str]:
+    return lambda _: value
+
+
 def compile_tenant(silences: list[Silence], rules: list[InhibitRule]) -> TenantRules:
     keys: set[str] = set()
     loaded = []
@@ -118,7 +123,7 @@ def compile_tenant(silences: list[Silence], rules: list[InhibitRule]) -> TenantR
     for r in rules:
         keys |= names(r.source) | names(r.target) | set(r.equal)
         by_type = compile_matchers(m for m in r.source if m["name"] == "alert_type")
-        types = frozenset(t for t in ALERT_TYPES if matches(by_type, lambda _, t=t: t))
+        types = frozenset(t for t in ALERT_TYPES if matches(by_type, _always(t)))
         compiled.append(_Rule(r.id, compile_matchers(r.source), compile_matchers(r.target),
                               tuple(r.equal), types))  # fmt: skip
     context = tuple(sorted(k[len(CONTEXT) :] for k in keys if k.startswith(CONTEXT)))
@@ -138,12 +143,13 @@ class Silencing:
         if stale:
             if len(self._entries) + len(stale) > self.max_tenants:
                 self._entries.clear()
-            silences, rules = defaultdict(list), defaultdict(list)
+            silences: defaultdict[int, list[Silence]] = defaultdict(list)
+            rules: defaultdict[int, list[InhibitRule]] = defaultdict(list)
             query = select(Silence).where(Silence.tenant_id.in_(stale), Silence.ends_at > now)
             for s in session.scalars(query.order_by(Silence.id)):
                 silences[s.tenant_id].append(s)
-            query = select(InhibitRule).where(InhibitRule.tenant_id.in_(stale))
-            for r in session.scalars(query.order_by(InhibitRule.id)):
+            inhibit = select(InhibitRule).where(InhibitRule.tenant_id.in_(stale))
+            for r in session.scalars(inhibit.order_by(InhibitRule.id)):
                 rules[r.tenant_id].append(r)
             for t in stale:
                 self._entries[t] = (versions[t], compile_tenant(silences[t], rules[t]))
@@ -202,7 +208,9 @@ class _Verdict:
     tenant_id: int
 
 
-def _judge(g: Group, alert_type: str, tr: TenantRules, silences, values: tuple) -> _Verdict:
+def _judge(
+    g: Group, alert_type: str, tr: TenantRules, silences: list[_Silence], values: tuple
+) -> _Verdict:
     reads = dict(zip((CONTEXT + k for k in tr.keys), values, strict=True))
     reads.update(alert_type=alert_type, severity=g.config.severity, config_id=str(g.config.id))
     read = reads.__getitem__
@@ -243,10 +251,12 @@ def _read_notification(alert_type: str, severity: str, config_id: int | None,
     return value_of(name, alert_type, severity, config_id, ctx)
 
 
-def _split(keyed, verdicts, result: Any) -> list[Group]:
+def _split(
+    keyed: list[tuple[Group, list[tuple | None]]], verdicts: dict[tuple, _Verdict], result: Any
+) -> list[Group]:
     """Keep the passing events of each group; count, log and record the quiet ones (their
     ``silenced_count`` is left on ``result.silenced`` for ``recording`` to write)."""
-    kept, counts, quiet = [], Counter(), []
+    kept, counts, quiet = [], Counter[tuple](), []
     for g, keys in keyed:
         if not keys:  # the tenant has nothing to match
             kept.append(g)
@@ -257,6 +267,7 @@ def _split(keyed, verdicts, result: Any) -> list[Group]:
             if v is None or v.outcome is None:
                 passing.append(e)
                 continue
+            assert v.by is not None  # an outcome always names its silence or notification
             quiet.append(Quiet(e["event_id"], g.config.id, v.outcome, v.by))
             counts[(g.config.id, g.fingerprint, v.outcome, v.by)] += 1
         if len(passing) == len(g.events):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint
+from flask.typing import ResponseReturnValue
 from marshmallow import Schema, fields
 
 from alertworker import configs
@@ -51,7 +52,7 @@ def create_config():
 @bp.get(ITEM)
 @require("alerts:read")
 @doc(response=OUT)
-def get_config(config_id: int):
+def get_config(config_id: int) -> ResponseReturnValue:
     """One alert config (secrets masked)."""
     return reply(OUT, configs.get_config(db(), principal().tenant_id, config_id))
 
@@ -59,7 +60,7 @@ def get_config(config_id: int):
 @bp.put(ITEM)
 @require("alerts:write")
 @doc(body=ConfigSchema, response=OUT)
-def replace_config(config_id: int):
+def replace_config(config_id: int) -> ResponseReturnValue:
     """Replace an alert config; a masked secret sent back keeps the stored one."""
     tenant_id = principal().tenant_id
     configs.get_config(db(), tenant_id, config_id)  # 404 before 422
@@ -69,7 +70,7 @@ def replace_config(config_id: int):
 @bp.patch(ITEM)
 @require("alerts:write")
 @doc(body=ConfigPatchSchema, response=OUT)
-def patch_config(config_id: int):
+def patch_config(config_id: int) -> ResponseReturnValue:
     """Change some fields of an alert config, e.g. {"is_active": false}."""
     tenant_id = principal().tenant_id
     configs.get_config(db(), tenant_id, config_id)  # 404 before 422
@@ -80,7 +81,7 @@ def patch_config(config_id: int):
 @bp.delete(ITEM)
 @require("alerts:write")
 @doc(status=204)
-def delete_config(config_id: int):
+def delete_config(config_id: int) -> ResponseReturnValue:
     """Delete an alert config (its notifications stay, without a config)."""
     configs.delete_config(db(), principal().tenant_id, config_id)
     return "", 204

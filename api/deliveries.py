@@ -7,6 +7,7 @@ lost enqueue is made good by the sweeper (the rows carry a pending lease).
 from __future__ import annotations
 
 from flask import Blueprint
+from flask.typing import ResponseReturnValue
 
 from alertworker import attempts, replay
 from alertworker.schemas import BulkRetryAcceptedSchema, BulkRetrySchema, DeliveryDetailSchema
@@ -23,7 +24,7 @@ DETAIL, ACCEPTED = DeliveryDetailSchema(), BulkRetryAcceptedSchema()
 @bp.get(ITEM)
 @require("alerts:read")
 @doc(response=DETAIL)
-def get_delivery(delivery_id: int):
+def get_delivery(delivery_id: int) -> ResponseReturnValue:
     """One delivery with every send attempt (time, duration, status code, outcome, error)."""
     return reply(DETAIL, attempts.get_delivery(db(), principal().tenant_id, delivery_id))
 
@@ -31,7 +32,7 @@ def get_delivery(delivery_id: int):
 @bp.post(ITEM + "/retry")
 @require("alerts:write")
 @doc(response=DETAIL, status=202)
-def retry_delivery(delivery_id: int):
+def retry_delivery(delivery_id: int) -> ResponseReturnValue:
     """Replay a failed delivery (same id, same Idempotency-Key); 409 unless it is failed."""
     tenant_id = principal().tenant_id
     try:

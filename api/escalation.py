@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint
+from flask.typing import ResponseReturnValue
 
 from alertworker import policies
 from alertworker.schemas.escalation import PolicyListSchema, PolicySchema
@@ -39,7 +40,7 @@ def create_policy():
 @bp.get(ITEM)
 @require("alerts:read")
 @doc(response=ONE)
-def get_policy(policy_id: int):
+def get_policy(policy_id: int) -> ResponseReturnValue:
     """One escalation policy (secrets masked)."""
     return reply(ONE, policies.get_policy(db(), principal().tenant_id, policy_id))
 
@@ -47,7 +48,7 @@ def get_policy(policy_id: int):
 @bp.put(ITEM)
 @require("alerts:write")
 @doc(body=PolicySchema, response=ONE)
-def replace_policy(policy_id: int):
+def replace_policy(policy_id: int) -> ResponseReturnValue:
     """Replace an escalation policy; a masked secret sent back keeps the stored one."""
     tenant_id = principal().tenant_id
     policies.get_policy(db(), tenant_id, policy_id)  # 404 before 422
@@ -57,7 +58,7 @@ def replace_policy(policy_id: int):
 @bp.delete(ITEM)
 @require("alerts:write")
 @doc(status=204)
-def delete_policy(policy_id: int):
+def delete_policy(policy_id: int) -> ResponseReturnValue:
     """Delete an escalation policy (409 while an alert config uses it)."""
     policies.delete_policy(db(), principal().tenant_id, policy_id)
     return "", 204

@@ -48,6 +48,8 @@ def post_events():
     try:
         event_ids = services().publisher.publish_many(events)
     except ValidationError as exc:
-        messages = exc.messages.get(0, exc.messages) if single else exc.messages
+        messages = exc.messages
+        if single and isinstance(messages, dict):  # many=True keys the messages by index
+            messages = messages.get(0, messages)
         raise ValidationError(messages) from None
     return reply(ACCEPTED, {"event_ids": event_ids}, 202)

@@ -25,6 +25,7 @@ from sqlalchemy import text
 
 from alertworker.client import broker_transport_options
 from alertworker.queues import queue_depths
+from alertworker.settings import Settings
 from api.errors import ApiError
 from api.ext import Services, services
 
@@ -105,7 +106,7 @@ def metrics():
 class QueueDepth:
     """A collector of the broker's queue depths; nothing when the broker does not answer."""
 
-    def __init__(self, settings, registry: CollectorRegistry) -> None:
+    def __init__(self, settings: Settings, registry: CollectorRegistry) -> None:
         self.settings = settings
         registry.register(self)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint
+from flask.typing import ResponseReturnValue
 
 from alertworker import silences
 from alertworker.schemas.silences import InhibitRuleListSchema, InhibitRuleSchema
@@ -36,7 +37,7 @@ def create_rule():
 @bp.get(ITEM)
 @require("alerts:read")
 @doc(response=ONE)
-def get_rule(rule_id: int):
+def get_rule(rule_id: int) -> ResponseReturnValue:
     """One inhibition rule."""
     return reply(ONE, silences.get_rule(db(), principal().tenant_id, rule_id))
 
@@ -44,7 +45,7 @@ def get_rule(rule_id: int):
 @bp.put(ITEM)
 @require("alerts:write")
 @doc(body=InhibitRuleSchema, response=ONE)
-def replace_rule(rule_id: int):
+def replace_rule(rule_id: int) -> ResponseReturnValue:
     """Replace an inhibition rule."""
     tenant_id = principal().tenant_id
     silences.get_rule(db(), tenant_id, rule_id)  # 404 before 422
@@ -54,7 +55,7 @@ def replace_rule(rule_id: int):
 @bp.delete(ITEM)
 @require("alerts:write")
 @doc(status=204)
-def delete_rule(rule_id: int):
+def delete_rule(rule_id: int) -> ResponseReturnValue:
     """Delete an inhibition rule."""
     silences.delete_rule(db(), principal().tenant_id, rule_id)
     return "", 204

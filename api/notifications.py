@@ -7,6 +7,7 @@ The live stream of the same resource is in ``api.stream``.
 from __future__ import annotations
 
 from flask import Blueprint
+from flask.typing import ResponseReturnValue
 
 from alertworker import notifications
 from alertworker.schemas import (
@@ -43,7 +44,7 @@ def list_notifications():
 @bp.get(ITEM)
 @require("alerts:read")
 @doc(response=DETAIL)
-def get_notification(notification_id: int):
+def get_notification(notification_id: int) -> ResponseReturnValue:
     """One notification with its per-channel deliveries (status, attempts, last error)."""
     tenant_id = principal().tenant_id
     return reply(DETAIL, notifications.get_notification(db(), tenant_id, notification_id))
@@ -60,7 +61,7 @@ def unread_count():
 @bp.post(ITEM + "/read")
 @require("alerts:write")
 @doc(response=ONE)
-def mark_read(notification_id: int):
+def mark_read(notification_id: int) -> ResponseReturnValue:
     """Mark a notification read (idempotent)."""
     return reply(ONE, notifications.mark_read(db(), principal().tenant_id, notification_id))
 
@@ -68,7 +69,7 @@ def mark_read(notification_id: int):
 @bp.post(ITEM + "/acknowledge")
 @require("alerts:write")
 @doc(response=ONE)
-def acknowledge(notification_id: int):
+def acknowledge(notification_id: int) -> ResponseReturnValue:
     """Acknowledge a notification: records who and when, and marks it read."""
     p, svc = principal(), services()
     lease = svc.settings.delivery_lease_seconds
@@ -80,7 +81,7 @@ def acknowledge(notification_id: int):
 @bp.post(ITEM + "/resolve")
 @require("alerts:write")
 @doc(response=ONE)
-def resolve(notification_id: int):
+def resolve(notification_id: int) -> ResponseReturnValue:
     """Resolve a notification by hand (idempotent); 200 with the resolved notification."""
     p, svc = principal(), services()
     lease = svc.settings.delivery_lease_seconds

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint
+from flask.typing import ResponseReturnValue
 
 from alertworker import oncall
 from alertworker.db import utcnow
@@ -42,7 +43,7 @@ def create_schedule():
 @bp.get(ITEM)
 @require("alerts:read")
 @doc(response=ONE)
-def get_schedule(schedule_id: int):
+def get_schedule(schedule_id: int) -> ResponseReturnValue:
     """One on-call schedule."""
     return reply(ONE, oncall.get_schedule(db(), principal().tenant_id, schedule_id))
 
@@ -50,7 +51,7 @@ def get_schedule(schedule_id: int):
 @bp.put(ITEM)
 @require("alerts:write")
 @doc(body=ScheduleSchema, response=ONE)
-def replace_schedule(schedule_id: int):
+def replace_schedule(schedule_id: int) -> ResponseReturnValue:
     """Replace an on-call schedule."""
     tenant_id = principal().tenant_id
     oncall.get_schedule(db(), tenant_id, schedule_id)  # 404 before 422
@@ -60,7 +61,7 @@ def replace_schedule(schedule_id: int):
 @bp.delete(ITEM)
 @require("alerts:write")
 @doc(status=204)
-def delete_schedule(schedule_id: int):
+def delete_schedule(schedule_id: int) -> ResponseReturnValue:
     """Delete an on-call schedule (409 while an escalation policy targets it)."""
     oncall.delete_schedule(db(), principal().tenant_id, schedule_id)
     return "", 204
@@ -69,7 +70,7 @@ def delete_schedule(schedule_id: int):
 @bp.get(ITEM + "/oncall")
 @require("alerts:read")
 @doc(query=OnCallQuerySchema, response=OnCallSchema)
-def get_oncall(schedule_id: int):
+def get_oncall(schedule_id: int) -> ResponseReturnValue:
     """Who is on call ?at=T (default now), or the shifts ?from=A&to=B (at most 31 days)."""
     tenant_id, q = principal().tenant_id, query(OnCallQuerySchema())
     if "start" in q:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint
+from flask.typing import ResponseReturnValue
 
 from alertworker import silences
 from alertworker.db import utcnow
@@ -47,7 +48,7 @@ def create_silence():
 @bp.get(ITEM)
 @require("alerts:read")
 @doc(response=OUT)
-def get_silence(silence_id: int):
+def get_silence(silence_id: int) -> ResponseReturnValue:
     """One silence, with its state."""
     return reply(OUT, silences.get_silence(db(), principal().tenant_id, silence_id))
 
@@ -55,7 +56,7 @@ def get_silence(silence_id: int):
 @bp.put(ITEM)
 @require("alerts:write")
 @doc(body=SilenceSchema, response=OUT)
-def replace_silence(silence_id: int):
+def replace_silence(silence_id: int) -> ResponseReturnValue:
     """Replace a pending or active silence (409 once it has expired)."""
     tenant_id = principal().tenant_id
     silences.get_silence(db(), tenant_id, silence_id)  # 404 before 422
@@ -65,6 +66,6 @@ def replace_silence(silence_id: int):
 @bp.post(ITEM + "/expire")
 @require("alerts:write")
 @doc(response=OUT)
-def expire_silence(silence_id: int):
+def expire_silence(silence_id: int) -> ResponseReturnValue:
     """End a silence now (idempotent)."""
     return reply(OUT, silences.expire_silence(db(), principal().tenant_id, silence_id))

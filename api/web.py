@@ -41,7 +41,10 @@ PAGE_HEADERS = {
 @doc(content_type="text/html")
 def alerts_page() -> Response:
     """The admin web page: alert configs, test alerts and the notification centre."""
-    response = send_from_directory(current_app.static_folder, "alerts.html", max_age=0)
+    folder = current_app.static_folder
+    if folder is None:  # create_app's Flask(__name__) always has api/static
+        raise RuntimeError("the app has no static folder")
+    response = send_from_directory(folder, "alerts.html", max_age=0)
     response.headers.update(PAGE_HEADERS)
     return response
 

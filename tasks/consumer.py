@@ -27,7 +27,7 @@ bound_decompression()
 
 
 class GuardedConsumer(Consumer):
-    def create_task_handler(self, *args: Any, **kwargs: Any):
+    def create_task_handler(self, *args: Any, **kwargs: Any) -> Any:
         handle = super().create_task_handler(*args, **kwargs)
         tasks = self.app.tasks
 

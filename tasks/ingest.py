@@ -19,7 +19,7 @@ MAX_REDELIVERIES = 5  # a batch that keeps killing its worker is parked as rejec
 
 
 @app.task(name=INGEST_TASK, bind=True, max_retries=None)  # a database outage of any length
-def ingest(self, *args: Any, **kwargs: Any) -> dict[str, int] | None:
+def ingest(self: Any, *args: Any, **kwargs: Any) -> dict[str, int] | None:
     """Process a list of events (the one positional argument); anything else is rejected."""
     rt = runtime()
     events = args[0] if len(args) == 1 and not kwargs else kwargs.get("events")

@@ -140,7 +140,7 @@ def _refuse(content_type: str) -> Callable[[bytes], bytes]:
     return decompress
 
 
-BOUNDED = {
+BOUNDED: dict[str, Callable[[], Any]] = {
     "application/x-gzip": zlib.decompressobj,
     "application/x-bz2": bz2.BZ2Decompressor,
     "application/x-lzma": lzma.LZMADecompressor,

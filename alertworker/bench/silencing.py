@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 
@@ -40,7 +41,7 @@ def _rule(i: int) -> dict[str, list]:
 def loader(silences: int, rules: int) -> Callable[[object, str], None]:
     """``load(stage, slug)``: the tenant's silences, rules and one open source notification."""
 
-    def load(stage, slug: str) -> None:
+    def load(stage: Any, slug: str) -> None:
         now = utcnow()
         with stage.session_factory() as session:
             tenant_id = session.scalar(select(Tenant.id).where(Tenant.slug == slug))

@@ -74,7 +74,14 @@ class Stage:
         self._created_db = False
         self.redis = redis.Redis.from_url(redis_url, protocol=2, socket_timeout=10)
         self.engine: Any = None
-        self.receiver: Receiver | None = None
+        self._receiver: Receiver | None = None
+
+    @property
+    def receiver(self) -> Receiver:
+        """The webhook receiver, there from ``__enter__`` until ``close``."""
+        if self._receiver is None:
+            raise RuntimeError("the stage is not entered")
+        return self._receiver
 
     # -- life cycle -----------------------------------------------------------------------------
 
@@ -86,7 +93,7 @@ class Stage:
             migrate(self.settings)
             self.engine = make_engine(self.settings)
             self.session_factory = make_session_factory(self.engine)
-            self.receiver = Receiver()
+            self._receiver = Receiver()
         except BaseException:
             self.close()
             raise
@@ -125,9 +132,9 @@ class Stage:
             self.workers.pop().stop()
 
     def _stop_receiver(self) -> None:
-        if self.receiver is not None:
-            self.receiver.stop()
-            self.receiver = None
+        if self._receiver is not None:
+            self._receiver.stop()
+            self._receiver = None
 
     def _drop_database(self) -> None:
         if self.engine is not None:

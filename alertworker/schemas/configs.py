@@ -365,7 +365,10 @@ class EndpointHealthSchema(Schema):
 class ConfigOutSchema(ConfigSchema):
     """A config as responses show it: secrets masked, each external channel's ``health``."""
 
-    channel_config = fields.Function(lambda c: mask_channel_config(c.channel_config))
+    # masked on the way out: a Function here where ConfigSchema loads a Nested
+    channel_config = fields.Function(  # type: ignore[assignment]
+        lambda c: mask_channel_config(c.channel_config)
+    )
     health = fields.Method("_health", metadata={"type": "object", "additionalProperties": {
         "$ref": "#/components/schemas/EndpointHealth"}})  # fmt: skip
 

@@ -26,7 +26,7 @@ from alertworker.schemas.configs import (
 )
 from alertworker.schemas.resources import _HH_MM, _timezone
 
-_ID = {"strict": True, "validate": validate.Range(1, MAX_ID)}
+_ID: dict[str, Any] = {"strict": True, "validate": validate.Range(1, MAX_ID)}
 
 
 class UserSchema(_Strict):

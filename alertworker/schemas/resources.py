@@ -87,7 +87,9 @@ class NotificationPageSchema(Schema):
 class _States(fields.String):
     """One state or a comma-separated list of them, loaded as a list."""
 
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> list[str]:
+    def _deserialize(  # type: ignore[override]  # a String on the wire, a list once loaded
+        self, value: Any, attr: Any, data: Any, **kwargs: Any
+    ) -> list[str]:
         states = [s.strip() for s in super()._deserialize(value, attr, data, **kwargs).split(",")]
         bad = [s for s in states if s not in NOTIFICATION_STATES]
         if bad:
