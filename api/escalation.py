@@ -56,7 +56,7 @@ def replace_policy(policy_id: int):
 
 @bp.delete(ITEM)
 @require("alerts:write")
-@doc(status=204)
+@doc(status=204, errors=(409,))
 def delete_policy(policy_id: int):
     """Delete an escalation policy (409 while an alert config uses it)."""
     policies.delete_policy(db(), principal().tenant_id, policy_id)

@@ -95,8 +95,10 @@ def doc(
     response: Any = None,
     status: int = 200,
     content_type: str = "application/json",
+    errors: tuple[int, ...] = (),
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Note a view's request and response schemas for the OpenAPI document."""
+    """Note a view's request and response schemas for the OpenAPI document; ``errors``: the
+    statuses it answers beyond the ones its body, query, path and scope imply (409, 503)."""
 
     def deco(view: Callable[..., Any]) -> Callable[..., Any]:
         view.openapi = {  # type: ignore[attr-defined]
@@ -105,6 +107,7 @@ def doc(
             "response": response,
             "status": status,
             "content_type": content_type,
+            "errors": errors,
         }
         return view
 

@@ -59,7 +59,7 @@ def replace_schedule(schedule_id: int):
 
 @bp.delete(ITEM)
 @require("alerts:write")
-@doc(status=204)
+@doc(status=204, errors=(409,))
 def delete_schedule(schedule_id: int):
     """Delete an on-call schedule (409 while an escalation policy targets it)."""
     oncall.delete_schedule(db(), principal().tenant_id, schedule_id)

@@ -54,7 +54,7 @@ def get_silence(silence_id: int):
 
 @bp.put(ITEM)
 @require("alerts:write")
-@doc(body=SilenceSchema, response=OUT)
+@doc(body=SilenceSchema, response=OUT, errors=(409,))
 def replace_silence(silence_id: int):
     """Replace a pending or active silence (409 once it has expired)."""
     tenant_id = principal().tenant_id

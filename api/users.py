@@ -24,7 +24,7 @@ def list_users():
 
 @bp.post("/admin/alerts/users")
 @require("alerts:write")
-@doc(body=UserSchema, response=ONE, status=201)
+@doc(body=UserSchema, response=ONE, status=201, errors=(409,))
 def add_user():
     """Add a user by email (409 if the tenant has one with that address)."""
     email = ONE.load(json_body())["email"]
