@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from flask import Response, jsonify, request
+from flask import Response, jsonify, request, url_for
 from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -86,6 +86,11 @@ def query(schema: Schema) -> dict[str, Any]:
 
 def reply(schema: Schema, obj: Any, status: int = 200) -> tuple[Response, int]:
     return jsonify(schema.dump(obj)), status
+
+
+def created(schema: Schema, obj: Any, endpoint: str, **values: Any) -> tuple[Response, int, dict]:
+    """201 with the new resource and its ``Location``: the URL of the view ``endpoint``."""
+    return jsonify(schema.dump(obj)), 201, {"Location": url_for(endpoint, **values)}
 
 
 def doc(

@@ -33,6 +33,9 @@ def _operation(view: Any, method: str, path_params: list[str]) -> dict[str, Any]
     summary = (view.__doc__ or view.__name__).strip().splitlines()[0]
     status = info.get("status", 200)
     ok: dict[str, Any] = {"description": summary}
+    if status == 201:
+        ok["headers"] = {"Location": {"description": "the new resource's URL",
+                                      "schema": {"type": "string"}}}  # fmt: skip
     if info.get("response") is not None:
         ok["content"] = {info["content_type"]: {"schema": info["response"]}}
     elif info.get("content_type", "application/json") != "application/json":

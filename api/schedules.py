@@ -15,7 +15,7 @@ from alertworker.schemas.escalation import (
 )
 from api.auth import principal, require
 from api.ext import db
-from api.io import doc, json_body, query, reply
+from api.io import created, doc, json_body, query, reply
 
 bp = Blueprint("schedules", __name__)
 BASE = "/admin/alerts/schedules"
@@ -36,7 +36,8 @@ def list_schedules():
 @doc(body=ScheduleSchema, response=ONE, status=201)
 def create_schedule():
     """Create an on-call schedule (its users must be the tenant's)."""
-    return reply(ONE, oncall.save_schedule(db(), principal().tenant_id, ONE.load(json_body())), 201)
+    schedule = oncall.save_schedule(db(), principal().tenant_id, ONE.load(json_body()))
+    return created(ONE, schedule, ".get_schedule", schedule_id=schedule.id)
 
 
 @bp.get(ITEM)
