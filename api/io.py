@@ -101,9 +101,11 @@ def doc(
     status: int = 200,
     content_type: str = "application/json",
     errors: tuple[int, ...] = (),
+    headers: dict[str, str] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Note a view's request and response schemas for the OpenAPI document; ``errors``: the
-    statuses it answers beyond the ones its body, query, path and scope imply (409, 503)."""
+    statuses it answers beyond the ones its body, query, path and scope imply (409, 503);
+    ``headers``: optional request headers it reads, with what they mean."""
 
     def deco(view: Callable[..., Any]) -> Callable[..., Any]:
         view.openapi = {  # type: ignore[attr-defined]
@@ -113,6 +115,7 @@ def doc(
             "status": status,
             "content_type": content_type,
             "errors": errors,
+            "headers": headers or {},
         }
         return view
 

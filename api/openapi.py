@@ -51,6 +51,10 @@ def _operation(view: Any, method: str, path_params: list[str]) -> dict[str, Any]
     ]
     if info.get("query") is not None:
         params.append({"in": "query", "schema": info["query"]})
+    params += [
+        {"in": "header", "name": name, "schema": {"type": "string"}, "description": text}
+        for name, text in info.get("headers", {}).items()
+    ]
     if params:
         op["parameters"] = params
     if info.get("body") is not None:

@@ -135,7 +135,11 @@ def _describe(data: str) -> tuple[str, int | None]:
 
 @bp.get("/admin/alerts/notifications/stream")
 @require("alerts:read")
-@doc(content_type="text/event-stream")
+@doc(
+    content_type="text/event-stream",
+    headers={"Last-Event-ID": "the id of the last notification event received: the stream "
+             "first sends the notifications created after it (up to 200)"},
+)  # fmt: skip
 def notification_stream():
     """Server-Sent Events: new notifications and the unread count, live."""
     svc, tenant_id, after_id = services(), principal().tenant_id, _last_event_id()

@@ -221,6 +221,8 @@ def test_notifications_carry_ids_and_a_reconnect_resumes_after_the_last_one(
     finally:
         r.close()
 
+    doc = client.get("/openapi.json").get_json()["paths"][URL]["get"]
+    assert [p["name"] for p in doc["parameters"] if p["in"] == "header"] == ["Last-Event-ID"]
     for junk in ("abc", "-1", "1" * 40, ""):  # not a notification id: a fresh start
         r = client.get(URL, headers=me.h | {"Last-Event-ID": junk}, buffered=False)
         try:
