@@ -42,6 +42,7 @@ def record(
     settings: Settings,
     attempts: dict[int, int],
     sent: dict[int, DeliveryError | None],
+    codes: dict[int, int | None],
     messages: dict[int, tuple[Message | None, str]],
     timing: dict[int, tuple[datetime, int]],
     statuses: dict[int, str],
@@ -59,7 +60,7 @@ def record(
         rows.append({
             "delivery_id": delivery_id, "attempt": attempts[delivery_id],
             "started_at": started_at, "duration_ms": duration_ms,
-            "status_code": error.status_code if error else None, "outcome": outcome,
+            "status_code": codes.get(delivery_id), "outcome": outcome,
             "error": text,
         })  # fmt: skip
         if status in ("delivered", "failed") and message is not None and message.config_id:

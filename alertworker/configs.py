@@ -79,7 +79,7 @@ def create_config(session: Session, tenant_id: int, data: dict[str, Any]) -> Ale
 def replace_config(
     session: Session, tenant_id: int, config_id: int, data: dict[str, Any]
 ) -> AlertConfig:
-    """PUT: every field from ``data`` (a full, validated config)."""
+    """PUT: every field from ``data`` (a full, validated config; ``is_active`` absent: kept)."""
     config = get_config(session, tenant_id, config_id)
     return _apply(session, config, data)
 

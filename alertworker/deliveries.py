@@ -93,6 +93,7 @@ def deliver(
     budget = time.monotonic() + settings.delivery_lease_seconds / 2
     channels: dict[str, Channel | None] = {}
     sent: dict[int, DeliveryError | None] = {}
+    codes: dict[int, int | None] = {}  # the receiver's status on success
     timing: dict[int, tuple[datetime, int]] = {}  # started_at, duration_ms
     released: list[int] = []
     for delivery_id, attempt in attempts.items():
@@ -104,14 +105,16 @@ def deliver(
             cls = get_channel(channel)
             channels[channel] = cls(settings, redis) if cls else None
         started, clock = utcnow(), time.monotonic()
-        sent[delivery_id] = _send(settings, channels[channel], channel, attempt, message)
+        sent[delivery_id], codes[delivery_id] = _send(
+            settings, channels[channel], channel, attempt, message
+        )
         timing[delivery_id] = (started, int((time.monotonic() - clock) * 1000))
 
     with session_factory() as session:
-        outcomes |= _record(session, settings, attempts, sent, messages)
+        outcomes |= _record(session, settings, attempts, sent, codes, messages)
         statuses = {i: outcomes[i].status for i in sent}  # SPEC §18: attempts and health
         failing = attempts_log.record(
-            session, settings, attempts, sent, messages, timing, statuses, utcnow()
+            session, settings, attempts, sent, codes, messages, timing, statuses, utcnow()
         )
         if released:
             session.execute(
@@ -137,22 +140,21 @@ def deliver(
 
 def _send(
     settings: Settings, sender: Channel | None, channel: str, attempt: int, message: Message | None
-) -> DeliveryError | None:
-    """One attempt; the error to record, or None. Never raises."""
+) -> tuple[DeliveryError | None, int | None]:
+    """One attempt: the error to record, or None and the receiver's status. Never raises."""
     if attempt > settings.delivery_max_attempts:
-        return PermanentError(f"gave up: claimed {attempt - 1} times without finishing")
+        return PermanentError(f"gave up: claimed {attempt - 1} times without finishing"), None
     if message is None:
-        return PermanentError("the alert config of this delivery was deleted")
+        return PermanentError("the alert config of this delivery was deleted"), None
     if sender is None:
-        return PermanentError(f"channel {channel!r} is not implemented")
+        return PermanentError(f"channel {channel!r} is not implemented"), None
     try:
-        sender.send(message)
+        return None, sender.send(message)
     except DeliveryError as exc:
-        return exc
+        return exc, exc.status_code
     except Exception as exc:  # a bug or an unexpected library error: retry, never lose
         log.exception("delivery %s: unexpected error from channel %s", message.delivery_id, channel)
-        return RetryableError(f"unexpected {type(exc).__name__}: {exc}")
-    return None
+        return RetryableError(f"unexpected {type(exc).__name__}: {exc}"), None
 
 
 def _observe(
@@ -276,17 +278,21 @@ def _record(
     settings: Settings,
     attempts: dict[int, int],
     sent: dict[int, DeliveryError | None],
+    codes: dict[int, int | None],
     messages: dict[int, tuple[Message | None, str]],
 ) -> dict[int, Outcome]:
     """Write each attempt's outcome, guarded by (id, attempt): a row whose lease expired and
     was claimed again belongs to its new owner, whose result wins. Successes, the usual case,
-    are one statement for the whole batch."""
+    are one statement per receiver status (200, 204, ...) for the whole batch."""
     now = utcnow()
     outcomes: dict[int, Outcome] = {}
-    ok = [(i, attempts[i]) for i, error in sent.items() if error is None]
-    if ok:
-        found = session.connection().execute(statements.DELIVERED, {"ok": ok, "now": now})
-        written = set(found.scalars())
+    by_code: dict[int | None, list[tuple[int, int]]] = {}
+    for i, error in sent.items():
+        if error is None:
+            by_code.setdefault(codes.get(i), []).append((i, attempts[i]))
+    for code, ok in by_code.items():
+        params = {"ok": ok, "now": now, "code": code}
+        written = set(session.connection().execute(statements.DELIVERED, params).scalars())
         outcomes |= {i: Outcome("delivered" if i in written else "not_claimed") for i, _ in ok}
     for delivery_id, error in sent.items():
         if error is None:

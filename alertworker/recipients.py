@@ -1,5 +1,6 @@
-"""Users' preferences (SPEC §8) applied to claimed email deliveries, just before sending; and
-``sms_enabled`` to SMS deliveries to a user's ``phone`` (§15).
+"""Users' preferences (SPEC §8) applied to claimed email deliveries, just before sending;
+``sms_enabled`` to SMS deliveries to a user's ``phone`` (§15); ``slack_enabled`` and
+``webhook_enabled`` to the tenant's Slack and webhook deliveries.
 
 :func:`hold` is the one place it happens, called by ``deliveries.deliver`` inside its claim
 transaction. An email row whose ``recipient`` is a user of the tenant (matched by address,
@@ -12,6 +13,11 @@ reason on ``last_error``:
   (``deliveries.due``) re-enqueues it then, and the preferences are decided again;
 - ``digested`` "digested into digest 12 (hourly)", ``digest_id`` set: sent by ``digests``.
 
+A Slack channel or a webhook is shared by the tenant's users, so it is muted only by all of
+them: a delivery is skipped ("skipped: slack off" / "skipped: webhook off") when the tenant has
+users with saved preferences and every one of them turned that channel off (users who never
+saved any, such as the ones added for schedules, do not count).
+
 Every decision is counted in ``alertworker_preference_decisions_total{decision, reason}``.
 Preferences that cannot be read (a stored value the API would refuse) fail open: sent, logged.
 """
@@ -23,7 +29,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.orm import Session
 
 from alertworker import digests, metrics
@@ -35,6 +41,7 @@ log = logging.getLogger(__name__)
 
 D = NotificationDelivery
 STATUS = {"skip": "skipped", "defer": "deferred", "digest": "digested"}
+_SHARED = ("slack", "webhook")  # destinations of the tenant, not of one user
 
 
 def hold(
@@ -44,7 +51,7 @@ def hold(
 
     Returns ``{delivery id: status}`` of the held rows (skipped, deferred or digested).
     """
-    held = _sms_opted_out(session, messages)
+    held = _sms_opted_out(session, messages) | _shared_opted_out(session, messages)
     emails = {
         i: m for i, (m, channel) in messages.items() if channel == "email" and m and m.recipient
     }
@@ -126,6 +133,49 @@ def _sms_opted_out(
         )
     metrics.PREFERENCE_DECISIONS.labels(decision="skip", reason="sms_off").inc(len(off))
     return dict.fromkeys(off, "skipped")
+
+
+def _shared_opted_out(
+    session: Session, messages: Mapping[int, tuple[Message | None, str]]
+) -> dict[int, str]:
+    """Slack and webhook deliveries of tenants whose users with preferences all turned that
+    channel off: skipped, "skipped: slack off" / "skipped: webhook off"."""
+    shared = [i for i, (m, channel) in messages.items() if channel in _SHARED and m]
+    if not shared:
+        return {}
+    P = NotificationPreference
+    rows = session.execute(
+        select(D.id, D.channel)
+        .where(D.id.in_(shared))
+        .where(
+            select(P.user_id)
+            .join(User, User.id == P.user_id)
+            .where(User.tenant_id == D.tenant_id)
+            .exists()
+        )
+        .where(
+            ~select(P.user_id)
+            .join(User, User.id == P.user_id)
+            .where(User.tenant_id == D.tenant_id)
+            .where(case((D.channel == "slack", P.slack_enabled), else_=P.webhook_enabled))
+            .exists()
+        )
+    ).all()
+    for delivery_id, channel in rows:
+        session.execute(
+            update(D)
+            .where(D.id == delivery_id, D.status == "sending")
+            .values(
+                status="skipped",
+                attempts=D.attempts - 1,
+                lease_expires_at=None,
+                next_attempt_at=None,
+                last_error=f"skipped: {channel} off",
+            )  # fmt: skip
+            .execution_options(synchronize_session=False)
+        )
+        metrics.PREFERENCE_DECISIONS.labels(decision="skip", reason=f"{channel}_off").inc()
+    return {delivery_id: "skipped" for delivery_id, _ in rows}
 
 
 def _held(

@@ -12,10 +12,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from marshmallow import ValidationError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from alertworker.conditions import condition_value as _value
-from alertworker.configs import get_config
+from alertworker.configs import ConflictError, get_config
+from alertworker.models import AlertConfig
 
 Conditions = Mapping[str, Any]
 
@@ -134,9 +136,29 @@ def test_event(
     if config_id is None:
         if alert_type is None:
             raise ValidationError({"alert_type": ["required unless config_id is given"]})
+        _check_active(session, tenant_id, alert_type)
         return sample_event(tenant_slug, alert_type)
     config = get_config(session, tenant_id, config_id)
     if alert_type is not None and alert_type != config.alert_type:
         raise ValidationError({"alert_type": [f"config {config_id} is for {config.alert_type}"]})
     event = sample_event(tenant_slug, config.alert_type, config.conditions)
     return event | {"config_id": config.id}
+
+
+def _check_active(session: Session, tenant_id: int, alert_type: str) -> None:
+    """A test by type reaches the tenant's active configs of it: none is a 409 naming why
+    (SPEC §6), rather than a 202 that does nothing."""
+    rows = session.execute(
+        select(AlertConfig.id, AlertConfig.name, AlertConfig.is_active)
+        .where(AlertConfig.tenant_id == tenant_id, AlertConfig.alert_type == alert_type)
+        .order_by(AlertConfig.id)
+    ).all()
+    if any(active for _, _, active in rows):
+        return
+    if not rows:
+        raise ConflictError(f"no {alert_type} config to test; create one first")
+    paused = ", ".join(f"{config_id} ({name!r})" for config_id, name, _ in rows[:5])
+    raise ConflictError(
+        f"no active {alert_type} config to test: paused {paused}; activate it, "
+        f"or send config_id={rows[0][0]} to test a paused config"
+    )

@@ -165,7 +165,7 @@ DELIVERED = (
         status="delivered",
         delivered_at=bindparam("now"),
         last_error=None,
-        last_status_code=None,
+        last_status_code=bindparam("code"),
         lease_expires_at=None,
         next_attempt_at=None,
     )  # fmt: skip

@@ -4,6 +4,8 @@ One channel per tenant, ``<REDIS_KEY_PREFIX>stream:<tenant id>``; each message i
 object ``{"type": "notification", "notification": {...summary...}}`` (a new notification) or
 ``{"type": "notification.resolved", ...}`` (one was resolved, SPEC §13). Pub/sub is best effort:
 a client that was not listening reads the API instead, and a Redis outage never blocks ingest.
+A client that reconnects gets the new notifications it missed from Postgres
+(:func:`created_after`, the SSE ``Last-Event-ID``); missed resolves are not replayed.
 """
 
 from __future__ import annotations
@@ -13,6 +15,10 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from alertworker.models import AlertNotification
 from alertworker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -20,6 +26,28 @@ log = logging.getLogger(__name__)
 
 def channel(settings: Settings, tenant_id: int) -> str:
     return f"{settings.redis_key_prefix}stream:{tenant_id}"
+
+
+def created_after(
+    session: Session, tenant_id: int, after_id: int, limit: int
+) -> list[dict[str, Any]]:
+    """The summaries of the tenant's notifications with an id above ``after_id``, oldest first
+    (at most ``limit``): what a reconnecting stream missed."""
+    N = AlertNotification
+    rows = session.scalars(
+        select(N).where(N.tenant_id == tenant_id, N.id > after_id).order_by(N.id).limit(limit)
+    )
+    return [summary(row) for row in rows]
+
+
+def summary(row: AlertNotification) -> dict[str, Any]:
+    """A new notification as the stream carries it (the pipeline's summary, from the row)."""
+    return {
+        "id": row.id, "tenant_id": row.tenant_id, "config_id": row.config_id,
+        "alert_type": row.alert_type, "severity": row.severity, "title": row.title,
+        "occurrence_count": row.occurrence_count, "triggered_at": row.triggered_at.isoformat(),
+        "is_test": row.is_test,
+    }  # fmt: skip
 
 
 def publish_notifications(

@@ -10,7 +10,7 @@ from alertworker import configs
 from alertworker.schemas import ConfigOutSchema, ConfigQuerySchema, ConfigSchema
 from api.auth import principal, require
 from api.ext import db, services
-from api.io import doc, json_body, query, reply
+from api.io import created, doc, json_body, query, reply
 
 bp = Blueprint("configs", __name__)
 OUT = ConfigOutSchema()
@@ -19,6 +19,13 @@ ITEM = "/admin/alerts/configs/<int:config_id>"
 
 class ConfigPatchSchema(ConfigSchema):
     """Any subset of a config's fields; the merged config must still be valid."""
+
+
+class ConfigReplaceSchema(ConfigSchema):
+    """A whole config for PUT; ``is_active`` left out keeps the current state (a PUT of an
+    edited config never re-activates a paused one)."""
+
+    is_active = fields.Boolean(metadata={"description": "left out: the current state is kept"})
 
 
 class ConfigListSchema(Schema):
@@ -46,7 +53,8 @@ def list_configs():
 @doc(body=ConfigSchema, response=OUT, status=201)
 def create_config():
     """Create an alert config."""
-    return reply(OUT, configs.create_config(db(), principal().tenant_id, _load()), 201)
+    config = configs.create_config(db(), principal().tenant_id, _load())
+    return created(OUT, config, ".get_config", config_id=config.id)
 
 
 @bp.get(ITEM)
@@ -59,12 +67,14 @@ def get_config(config_id: int) -> ResponseReturnValue:
 
 @bp.put(ITEM)
 @require("alerts:write")
-@doc(body=ConfigSchema, response=OUT)
+@doc(body=ConfigReplaceSchema, response=OUT)
 def replace_config(config_id: int) -> ResponseReturnValue:
     """Replace an alert config; a masked secret sent back keeps the stored one."""
     tenant_id = principal().tenant_id
     configs.get_config(db(), tenant_id, config_id)  # 404 before 422
-    return reply(OUT, configs.replace_config(db(), tenant_id, config_id, _load()))
+    return reply(
+        OUT, configs.replace_config(db(), tenant_id, config_id, _load(ConfigReplaceSchema))
+    )
 
 
 @bp.patch(ITEM)

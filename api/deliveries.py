@@ -31,7 +31,7 @@ def get_delivery(delivery_id: int) -> ResponseReturnValue:
 
 @bp.post(ITEM + "/retry")
 @require("alerts:write")
-@doc(response=DETAIL, status=202)
+@doc(response=DETAIL, status=202, errors=(409,))
 def retry_delivery(delivery_id: int) -> ResponseReturnValue:
     """Replay a failed delivery (same id, same Idempotency-Key); 409 unless it is failed."""
     tenant_id = principal().tenant_id

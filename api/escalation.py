@@ -9,7 +9,7 @@ from alertworker import policies
 from alertworker.schemas.escalation import PolicyListSchema, PolicySchema
 from api.auth import principal, require
 from api.ext import db, services
-from api.io import doc, json_body, reply
+from api.io import created, doc, json_body, reply
 
 bp = Blueprint("escalation", __name__)
 BASE = "/admin/alerts/escalation-policies"
@@ -34,7 +34,8 @@ def list_policies():
 @doc(body=PolicySchema, response=ONE, status=201)
 def create_policy():
     """Create an escalation policy."""
-    return reply(ONE, policies.save_policy(db(), principal().tenant_id, _load()), 201)
+    policy = policies.save_policy(db(), principal().tenant_id, _load())
+    return created(ONE, policy, ".get_policy", policy_id=policy.id)
 
 
 @bp.get(ITEM)
@@ -57,7 +58,7 @@ def replace_policy(policy_id: int) -> ResponseReturnValue:
 
 @bp.delete(ITEM)
 @require("alerts:write")
-@doc(status=204)
+@doc(status=204, errors=(409,))
 def delete_policy(policy_id: int) -> ResponseReturnValue:
     """Delete an escalation policy (409 while an alert config uses it)."""
     policies.delete_policy(db(), principal().tenant_id, policy_id)

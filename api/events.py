@@ -36,7 +36,11 @@ def _own_tenant(events: list[Any], slug: str) -> list[Any]:
 
 @bp.post("/events")
 @require("events:write")
-@doc(body=PublicEventSchema, response=ACCEPTED, status=202)
+@doc(
+    body={"oneOf": [PublicEventSchema, {"type": "array", "items": PublicEventSchema,
+                                        "minItems": 1, "maxItems": MAX_EVENTS}]},
+    response=ACCEPTED, status=202,
+)  # fmt: skip
 def post_events():
     """Validate and enqueue one event or an array of up to 500; 202 with their event_ids."""
     body = json_body()

@@ -28,6 +28,7 @@ from alertworker.queues import queue_depths
 from alertworker.settings import Settings
 from api.errors import ApiError
 from api.ext import Services, services
+from api.io import doc
 
 log = logging.getLogger(__name__)
 bp = Blueprint("health", __name__)
@@ -76,6 +77,7 @@ def healthz():
 
 
 @bp.get("/readyz")
+@doc(errors=(503,))
 def readyz():
     """Readiness: Postgres, Redis and the broker answer; 503 naming what is down."""
     svc, down = services(), {}

@@ -9,7 +9,7 @@ from alertworker import silences
 from alertworker.schemas.silences import InhibitRuleListSchema, InhibitRuleSchema
 from api.auth import principal, require
 from api.ext import db
-from api.io import doc, json_body, reply
+from api.io import created, doc, json_body, reply
 
 bp = Blueprint("inhibit_rules", __name__)
 BASE = "/admin/alerts/inhibit-rules"
@@ -31,7 +31,7 @@ def list_rules():
 def create_rule():
     """Create an inhibition rule."""
     rule = silences.create_rule(db(), principal().tenant_id, ONE.load(json_body()))
-    return reply(ONE, rule, 201)
+    return created(ONE, rule, ".get_rule", rule_id=rule.id)
 
 
 @bp.get(ITEM)

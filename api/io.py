@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from flask import Response, jsonify, request
+from flask import Response, jsonify, request, url_for
 from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -88,6 +88,11 @@ def reply(schema: Schema, obj: Any, status: int = 200) -> tuple[Response, int]:
     return jsonify(schema.dump(obj)), status
 
 
+def created(schema: Schema, obj: Any, endpoint: str, **values: Any) -> tuple[Response, int, dict]:
+    """201 with the new resource and its ``Location``: the URL of the view ``endpoint``."""
+    return jsonify(schema.dump(obj)), 201, {"Location": url_for(endpoint, **values)}
+
+
 def doc(
     *,
     body: Any = None,
@@ -95,8 +100,12 @@ def doc(
     response: Any = None,
     status: int = 200,
     content_type: str = "application/json",
+    errors: tuple[int, ...] = (),
+    headers: dict[str, str] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Note a view's request and response schemas for the OpenAPI document."""
+    """Note a view's request and response schemas for the OpenAPI document; ``errors``: the
+    statuses it answers beyond the ones its body, query, path and scope imply (409, 503);
+    ``headers``: optional request headers it reads, with what they mean."""
 
     def deco(view: Callable[..., Any]) -> Callable[..., Any]:
         view.openapi = {  # type: ignore[attr-defined]
@@ -105,6 +114,8 @@ def doc(
             "response": response,
             "status": status,
             "content_type": content_type,
+            "errors": errors,
+            "headers": headers or {},
         }
         return view
 

@@ -21,7 +21,9 @@ from alertworker.schemas.catalog import conditions_schema
 bp = Blueprint("openapi", __name__)
 _ERRORS = {
     400: "Malformed JSON", 401: "Missing, invalid or revoked token", 403: "Scope missing",
-    404: "No such row for this tenant", 413: "Body too large", 422: "Invalid, per field",
+    404: "No such row for this tenant", 409: "Conflicts with the current state (the message says "
+    "why)", 413: "Body too large", 422: "Invalid, per field",
+    503: "A dependency (the database, Redis or the broker) is unavailable; try again later",
 }  # fmt: skip
 _PARAM = re.compile(r"<(?:[a-z]+(?:\([^)]*\))?:)?([a-z_]+)>")
 
@@ -31,6 +33,9 @@ def _operation(view: Any, method: str, path_params: list[str]) -> dict[str, Any]
     summary = (view.__doc__ or view.__name__).strip().splitlines()[0]
     status = info.get("status", 200)
     ok: dict[str, Any] = {"description": summary}
+    if status == 201:
+        ok["headers"] = {"Location": {"description": "the new resource's URL",
+                                      "schema": {"type": "string"}}}  # fmt: skip
     if info.get("response") is not None:
         ok["content"] = {info["content_type"]: {"schema": info["response"]}}
     elif info.get("content_type", "application/json") != "application/json":
@@ -46,6 +51,10 @@ def _operation(view: Any, method: str, path_params: list[str]) -> dict[str, Any]
     ]
     if info.get("query") is not None:
         params.append({"in": "query", "schema": info["query"]})
+    params += [
+        {"in": "header", "name": name, "schema": {"type": "string"}, "description": text}
+        for name, text in info.get("headers", {}).items()
+    ]
     if params:
         op["parameters"] = params
     if info.get("body") is not None:
@@ -55,11 +64,12 @@ def _operation(view: Any, method: str, path_params: list[str]) -> dict[str, Any]
         }
     scope = getattr(view, "scope", None)
     codes = [400, 413, 422] if info.get("body") is not None else []
-    codes += [422] if info.get("query") is not None and 422 not in codes else []
-    if scope:
+    codes += [422] if info.get("query") is not None else []
+    codes += info.get("errors", [])
+    if scope:  # a token is looked up in the database: 503 when it is down
         op["security"] = [{"bearerAuth": []}]
         op["description"] = f"Requires the `{scope}` scope."
-        codes += [401, 403] + ([404] if path_params else [])
+        codes += [401, 403, 503] + ([404] if path_params else [])
     for code in sorted(set(codes)):
         op["responses"][str(code)] = {"$ref": f"#/components/responses/E{code}"}
     return op

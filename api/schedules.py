@@ -16,7 +16,7 @@ from alertworker.schemas.escalation import (
 )
 from api.auth import principal, require
 from api.ext import db
-from api.io import doc, json_body, query, reply
+from api.io import created, doc, json_body, query, reply
 
 bp = Blueprint("schedules", __name__)
 BASE = "/admin/alerts/schedules"
@@ -37,7 +37,8 @@ def list_schedules():
 @doc(body=ScheduleSchema, response=ONE, status=201)
 def create_schedule():
     """Create an on-call schedule (its users must be the tenant's)."""
-    return reply(ONE, oncall.save_schedule(db(), principal().tenant_id, ONE.load(json_body())), 201)
+    schedule = oncall.save_schedule(db(), principal().tenant_id, ONE.load(json_body()))
+    return created(ONE, schedule, ".get_schedule", schedule_id=schedule.id)
 
 
 @bp.get(ITEM)
@@ -60,7 +61,7 @@ def replace_schedule(schedule_id: int) -> ResponseReturnValue:
 
 @bp.delete(ITEM)
 @require("alerts:write")
-@doc(status=204)
+@doc(status=204, errors=(409,))
 def delete_schedule(schedule_id: int) -> ResponseReturnValue:
     """Delete an on-call schedule (409 while an escalation policy targets it)."""
     oncall.delete_schedule(db(), principal().tenant_id, schedule_id)

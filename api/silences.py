@@ -15,7 +15,7 @@ from alertworker.schemas.silences import (
 )
 from api.auth import principal, require
 from api.ext import db
-from api.io import doc, json_body, query, reply
+from api.io import created, doc, json_body, query, reply
 
 bp = Blueprint("silences", __name__)
 BASE = "/admin/alerts/silences"
@@ -42,7 +42,8 @@ def list_silences():
 def create_silence():
     """Create a silence; its author is the token's user."""
     p = principal()
-    return reply(OUT, silences.create_silence(db(), p.tenant_id, p.user_id, _load()), 201)
+    silence = silences.create_silence(db(), p.tenant_id, p.user_id, _load())
+    return created(OUT, silence, ".get_silence", silence_id=silence.id)
 
 
 @bp.get(ITEM)
@@ -55,7 +56,7 @@ def get_silence(silence_id: int) -> ResponseReturnValue:
 
 @bp.put(ITEM)
 @require("alerts:write")
-@doc(body=SilenceSchema, response=OUT)
+@doc(body=SilenceSchema, response=OUT, errors=(409,))
 def replace_silence(silence_id: int) -> ResponseReturnValue:
     """Replace a pending or active silence (409 once it has expired)."""
     tenant_id = principal().tenant_id

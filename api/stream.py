@@ -4,9 +4,12 @@ The worker publishes each new notification on the tenant's channel (``alertworke
 this view relays every message as an ``event: notification`` (or ``event:
 notification.resolved``, SPEC §13, named by the message's ``type``) and, after each burst, the fresh
 unread count as ``event: unread_count`` (``{"count": n}``). The first event is the current
-count. A ``: heartbeat`` comment every ~15 s keeps proxies from closing an idle stream and
-lets the server notice a client that went away (the write fails, the generator is closed and
-its pub/sub connection released).
+count. Each ``notification`` event carries ``id: <notification id>``; a client reconnecting
+with ``Last-Event-ID`` (browsers' EventSource do it by themselves) first gets the notifications
+created after that one (up to :data:`REPLAY`, from Postgres), then the live ones; a resolve
+missed while away is not replayed (the notifications list has it). A ``: heartbeat`` comment
+every ~15 s keeps proxies from closing an idle stream and lets the server notice a client that
+went away (the write fails, the generator is closed and its pub/sub connection released).
 
 Each open stream holds one greenlet (gevent workers, ``gunicorn.conf.py``) or one thread (a
 threaded server) for its lifetime: a sync worker would be blocked by a single stream.
@@ -21,7 +24,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import redis
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response, current_app, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from alertworker import stream
@@ -33,11 +36,30 @@ from api.io import doc
 log = logging.getLogger(__name__)
 bp = Blueprint("stream", __name__)
 BURST = 100
+REPLAY = 200  # at most this many missed notifications sent on a reconnect
 
 
-def _sse(event: str, data: str) -> str:
+def _last_event_id() -> int | None:
+    """``Last-Event-ID`` as a notification id; anything else is ignored (a fresh start)."""
+    raw = request.headers.get("Last-Event-ID", "").strip()
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
+
+
+def _sse(event: str, data: str, event_id: int | None = None) -> str:
     lines = "".join(f"data: {line}\n" for line in data.splitlines() or [""])
-    return f"event: {event}\n{lines}\n"
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\n{lines}\n"
+
+
+def _replay(svc: Services, tenant_id: int, after_id: int) -> tuple[str, set[int]]:
+    """The missed notifications as SSE events, and their ids (not to relay twice)."""
+    with svc.session_factory() as session:
+        missed = stream.created_after(session, tenant_id, after_id, REPLAY)
+    text = "".join(
+        _sse("notification", json.dumps({"type": "notification", "notification": s}), s["id"])
+        for s in missed
+    )
+    return text, {s["id"] for s in missed}
 
 
 def _count(svc: Services, tenant_id: int) -> str:
@@ -58,10 +80,16 @@ def _subscribe(svc: Services, tenant_id: int) -> Any:
     raise redis.exceptions.TimeoutError("no subscribe confirmation")
 
 
-def events(svc: Services, pubsub: Any, tenant_id: int, heartbeat: float) -> Iterator[str]:
-    """The SSE stream: count first, then each notification burst and the count after it."""
+def events(
+    svc: Services, pubsub: Any, tenant_id: int, heartbeat: float, after_id: int | None = None
+) -> Iterator[str]:
+    """The SSE stream: the notifications missed since ``after_id`` (a reconnect) and the count
+    first, then each notification burst and the count after it."""
     try:
-        yield "retry: 3000\n\n" + _count(svc, tenant_id)
+        missed, replayed = (
+            _replay(svc, tenant_id, after_id) if after_id is not None else ("", set())
+        )
+        yield "retry: 3000\n\n" + missed + _count(svc, tenant_id)
         last = time.monotonic()
         while True:
             message = pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
@@ -76,7 +104,9 @@ def events(svc: Services, pubsub: Any, tenant_id: int, heartbeat: float) -> Iter
                     data = message["data"]
                     if isinstance(data, bytes):
                         data = data.decode("utf-8", "replace")
-                    chunk.append(_sse(_event_name(data), data))
+                    name, event_id = _describe(data)
+                    if event_id not in replayed:
+                        chunk.append(_sse(name, data, event_id))
                 message = pubsub.get_message(ignore_subscribe_messages=True, timeout=0)
                 if message is None:
                     break
@@ -88,25 +118,35 @@ def events(svc: Services, pubsub: Any, tenant_id: int, heartbeat: float) -> Iter
         pubsub.close()
 
 
-def _event_name(data: str) -> str:
-    """``notification.resolved`` for a resolve message, else ``notification``."""
+def _describe(data: str) -> tuple[str, int | None]:
+    """The event name (``notification.resolved`` for a resolve message, else ``notification``)
+    and, for a new notification, its id (the SSE ``id``, what a reconnect resumes after)."""
     try:
-        resolved = json.loads(data).get("type") == "notification.resolved"
+        message = json.loads(data)
+        kind = message.get("type")
+        notification_id = message.get("notification", {}).get("id")
     except (ValueError, AttributeError):
-        resolved = False
-    return "notification.resolved" if resolved else "notification"
+        kind, notification_id = None, None
+    if kind == "notification.resolved":
+        return "notification.resolved", None
+    valid = isinstance(notification_id, int) and not isinstance(notification_id, bool)
+    return "notification", notification_id if valid else None
 
 
 @bp.get("/admin/alerts/notifications/stream")
 @require("alerts:read")
-@doc(content_type="text/event-stream")
+@doc(
+    content_type="text/event-stream",
+    headers={"Last-Event-ID": "the id of the last notification event received: the stream "
+             "first sends the notifications created after it (up to 200)"},
+)  # fmt: skip
 def notification_stream():
     """Server-Sent Events: new notifications and the unread count, live."""
-    svc, tenant_id = services(), principal().tenant_id
-    pubsub = _subscribe(svc, tenant_id)
+    svc, tenant_id, after_id = services(), principal().tenant_id, _last_event_id()
+    pubsub = _subscribe(svc, tenant_id)  # before the replay's query: nothing falls in between
     heartbeat = current_app.config["SSE_HEARTBEAT_SECONDS"]
     return Response(
-        events(svc, pubsub, tenant_id, heartbeat),
+        events(svc, pubsub, tenant_id, heartbeat, after_id),
         mimetype="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

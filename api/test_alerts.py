@@ -20,7 +20,7 @@ ACCEPTED = AlertTestAcceptedSchema()
 
 @bp.post("/admin/alerts/test")
 @require("alerts:write")
-@doc(query=AlertTestQuerySchema, response=ACCEPTED, status=202)
+@doc(query=AlertTestQuerySchema, response=ACCEPTED, status=202, errors=(409,))
 def send_test_alert():
     """Send a sample event of a type (or for one config) through the pipeline; 202."""
     p = principal()

@@ -5,10 +5,12 @@ from __future__ import annotations
 from flask import Blueprint
 
 from alertworker import users
+from alertworker.configs import get_owned
+from alertworker.models import User
 from alertworker.schemas.escalation import UserListSchema, UserSchema
 from api.auth import principal, require
 from api.ext import db
-from api.io import doc, json_body, reply
+from api.io import created, doc, json_body, reply
 
 bp = Blueprint("users", __name__)
 ONE, LIST = UserSchema(), UserListSchema()
@@ -24,8 +26,17 @@ def list_users():
 
 @bp.post("/admin/alerts/users")
 @require("alerts:write")
-@doc(body=UserSchema, response=ONE, status=201)
+@doc(body=UserSchema, response=ONE, status=201, errors=(409,))
 def add_user():
     """Add a user by email (409 if the tenant has one with that address)."""
     email = ONE.load(json_body())["email"]
-    return reply(ONE, users.add_user(db(), principal().tenant_id, email), 201)
+    user = users.add_user(db(), principal().tenant_id, email)
+    return created(ONE, user, ".get_user", user_id=user.id)
+
+
+@bp.get("/admin/alerts/users/<int:user_id>")
+@require("alerts:read")
+@doc(response=ONE)
+def get_user(user_id: int):
+    """One user of the tenant (id, email)."""
+    return reply(ONE, get_owned(db(), User, principal().tenant_id, user_id, "user"))

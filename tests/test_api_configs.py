@@ -190,6 +190,29 @@ def test_put_replaces_and_resets_omitted_fields(client, caller):
     assert_error(client.put(f"{URL}/{created['id']}", json={"name": "x"}, headers=me.h), 422)
 
 
+def test_put_without_is_active_keeps_a_paused_config_paused(client, caller):
+    me = caller()
+    created = _create(client, me, is_active=False)
+    body = {"name": "edited", "alert_type": "high_latency", "channels": ["in_app"]}
+    r = client.put(f"{URL}/{created['id']}", headers=me.h, json=body)
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["is_active"] is False and r.get_json()["name"] == "edited"
+    r = client.put(f"{URL}/{created['id']}", headers=me.h, json=body | {"is_active": True})
+    assert r.get_json()["is_active"] is True
+    r = client.put(f"{URL}/{created['id']}", headers=me.h, json=body)
+    assert r.get_json()["is_active"] is True
+
+
+def test_create_answers_201_with_location(client, caller):
+    me = caller()
+    r = client.post(
+        URL, json={"name": "n", "alert_type": "high_latency", "channels": ["in_app"]}, headers=me.h
+    )
+    assert r.status_code == 201
+    assert r.headers["Location"] == f"{URL}/{r.get_json()['id']}"
+    assert client.get(r.headers["Location"], headers=me.h).get_json() == r.get_json()
+
+
 def test_patch_changes_only_given_fields(client, caller):
     me = caller()
     created = _create(client, me, cooldown_minutes=99)

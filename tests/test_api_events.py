@@ -95,7 +95,8 @@ def test_broker_down_is_503(settings, caller):
 def test_test_alert_sample_meets_default_conditions(
     client, caller, redis_client, settings, alert_type
 ):
-    me = caller(scopes=["alerts:write"])
+    me = caller()
+    _config(client, me, alert_type)
     r = client.post(TEST, query_string={"alert_type": alert_type}, headers=me.h)
     assert r.status_code == 202, r.get_json()
     (sent,) = enqueued(redis_client, settings)
@@ -104,6 +105,29 @@ def test_test_alert_sample_meets_default_conditions(
     assert sent["alert_type"] == alert_type and sent["tenant_id"] == "acme"
     assert evaluate(alert_type, {}, sent["context"]).met
     assert sent["context"]  # realistic keys, e.g. provider_name, latency_ms
+
+
+def _config(client, me, alert_type, **values):
+    body = {"name": "c", "alert_type": alert_type, "channels": ["in_app"]} | values
+    r = client.post(f"{API}/admin/alerts/configs", headers=me.h, json=body)
+    assert r.status_code == 201, r.get_json()
+    return r.get_json()
+
+
+def test_test_alert_by_type_without_an_active_config_is_409(client, caller, redis_client, settings):
+    """SPEC §6: a test by type with nothing to reach says why, instead of a 202 doing nothing."""
+    me = caller()
+    r = client.post(TEST, query_string={"alert_type": "high_latency"}, headers=me.h)
+    assert "no high_latency config" in assert_error(r, 409, "conflict")["message"]
+    paused = _config(client, me, "high_latency", name="p95", is_active=False)
+    _config(client, me, "quota_exhausted")  # active, but of another type
+    r = client.post(TEST, query_string={"alert_type": "high_latency"}, headers=me.h)
+    message = assert_error(r, 409, "conflict")["message"]
+    assert "no active high_latency config" in message and f"{paused['id']} ('p95')" in message
+    assert f"config_id={paused['id']}" in message
+    assert enqueued(redis_client, settings) == []
+    r = client.post(TEST, query_string={"config_id": paused["id"]}, headers=me.h)
+    assert r.status_code == 202, r.get_json()  # aimed at the paused config: sent anyway
 
 
 def test_test_alert_for_a_config_meets_its_conditions(client, caller, redis_client, settings):

@@ -110,7 +110,9 @@ def test_openapi_is_generated_from_the_schemas(client):
     channel_config = schemas["ChannelConfig"]["properties"]
     assert {"pagerduty", "sms"} <= set(channel_config)
     events = paths[f"{API}/events"]["post"]["requestBody"]["content"]["application/json"]
-    event = schemas[events["schema"]["$ref"].rsplit("/", 1)[1]]
+    one, many = events["schema"]["oneOf"]  # one event, or an array of up to 500 (SPEC §3)
+    assert many == {"type": "array", "items": one, "minItems": 1, "maxItems": 500}
+    event = schemas[one["$ref"].rsplit("/", 1)[1]]
     assert event["properties"]["action"]["enum"] == ["trigger", "resolve"]
     assert "title" not in event.get("required", [])
     query = {p["name"] for p in paths[f"{API}/admin/alerts/notifications"]["get"]["parameters"]}
@@ -129,6 +131,31 @@ def test_openapi_is_generated_from_the_schemas(client):
     assert {p["name"] for p in listing["parameters"]} >= {"unread_only", "limit", "cursor"}
     for ref in re.findall(r'"\$ref": "#/components/(\w+)/(\w+)"', json.dumps(doc)):
         assert ref[1] in doc["components"][ref[0]], ref
+
+
+def test_openapi_lists_409_and_503_where_they_occur(client):
+    """409 on the operations that refuse a change for the current state, 503 wherever a
+    dependency is needed (every authenticated call reads its token from the database)."""
+    doc = client.get("/openapi.json").get_json()
+    with_409 = {
+        (path.removeprefix(API), method)
+        for path, ops in doc["paths"].items()
+        for method, op in ops.items()
+        if "409" in op["responses"]
+    }
+    assert with_409 == {
+        ("/admin/alerts/test", "post"),
+        ("/admin/alerts/deliveries/{delivery_id}/retry", "post"),
+        ("/admin/alerts/silences/{silence_id}", "put"),
+        ("/admin/alerts/escalation-policies/{policy_id}", "delete"),
+        ("/admin/alerts/schedules/{schedule_id}", "delete"),
+        ("/admin/alerts/users", "post"),
+    }
+    for path, ops in doc["paths"].items():
+        for op in ops.values():
+            if "security" in op or path == "/readyz":
+                assert op["responses"]["503"] == {"$ref": "#/components/responses/E503"}, path
+    assert "unavailable" in doc["components"]["responses"]["E503"]["description"]
 
 
 def test_unknown_path_and_method_errors_have_the_shape(client):

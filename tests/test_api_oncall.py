@@ -343,3 +343,23 @@ def test_notification_detail_shows_the_escalation(
     assert client.post(f"{NOTE}/{item['id']}/acknowledge", headers=me.h).status_code == 200
     esc = client.get(f"{NOTE}/{item['id']}", headers=me.h).get_json()["escalation"]
     assert esc == {"policy_id": pid, "step": 0, "next_at": None, "state": "stopped"}
+
+
+def test_every_create_answers_201_with_the_location_of_the_new_resource(client, team, caller):
+    """users, schedules, policies, silences, inhibit rules (configs: test_api_configs)."""
+    from tests.test_api_silences import QUOTA_RULE, RULES, SIL, silence
+
+    me, ids = team
+    user = {"email": "dee@acme.test"}
+    schedule = weekly(ids)
+    policy = {"name": "p", "steps": [{"delay_minutes": 0, "targets": [
+        {"type": "email", "address": "ops@acme.test"}]}]}  # fmt: skip
+    for url, body in [(USERS, user), (SCHED, schedule), (POL, policy), (SIL, silence()),
+                      (RULES, QUOTA_RULE)]:  # fmt: skip
+        r = client.post(url, json=body, headers=me.h)
+        assert r.status_code == 201, (url, r.get_json())
+        assert r.headers["Location"] == f"{url}/{r.get_json()['id']}"
+        shown = client.get(r.headers["Location"], headers=me.h)
+        assert shown.status_code == 200 and shown.get_json() == r.get_json(), url
+    other = caller("globex", "b@globex.test")
+    assert_error(client.get(f"{USERS}/{ids[0]}", headers=other.h), 404)

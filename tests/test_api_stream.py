@@ -169,3 +169,63 @@ def test_test_alert_through_the_pipeline_reaches_the_stream(
     assert note["is_test"] is True and note["config_id"] == config["id"]
     assert note["event_id"] == sent.get_json()["event_id"]
     assert note["context"]["latency_ms"] >= 20000
+
+
+def _ids(chunk):
+    """(id, event) of each SSE block of ``chunk`` that has an ``id:`` line."""
+    text = chunk.decode() if isinstance(chunk, bytes) else chunk
+    out = []
+    for block in text.split("\n\n"):
+        lines = block.split("\n")
+        ids = [ln[4:] for ln in lines if ln.startswith("id: ")]
+        events = [ln[7:] for ln in lines if ln.startswith("event: ")]
+        if ids:
+            out.append((int(ids[0]), events[0]))
+    return out
+
+
+def test_notifications_carry_ids_and_a_reconnect_resumes_after_the_last_one(
+    client, caller, session_factory, settings, redis_client
+):
+    """Each notification event has ``id:``; with ``Last-Event-ID`` the stream first sends the
+    tenant's notifications created since (from Postgres), then relays live ones, once each."""
+    me, other = caller(), caller("globex", "b@globex.test")
+    seen = add_notification(session_factory, me.tenant_id)
+    r = client.get(URL, headers=me.h, buffered=False)
+    chunks = iter(r.response)
+    try:
+        assert _ids(next(chunks)) == []  # the count has no id
+        stream.publish_notifications(
+            redis_client, settings, [{"id": seen, "tenant_id": me.tenant_id, "title": "a"}]
+        )
+        assert _ids(next(chunks)) == [(seen, "notification")]
+    finally:
+        r.close()
+
+    missed = [add_notification(session_factory, me.tenant_id) for _ in range(2)]
+    add_notification(session_factory, other.tenant_id)  # not theirs
+    r = client.get(URL, headers=me.h | {"Last-Event-ID": str(seen)}, buffered=False)
+    chunks = iter(r.response)
+    try:
+        first = next(chunks)
+        assert _ids(first) == [(i, "notification") for i in missed]
+        assert _events([first])[-1] == ("unread_count", {"count": 3})
+        name, data = _events([first])[0]
+        assert name == "notification" and data["notification"]["title"] == "p95 over 5s"
+        live = add_notification(session_factory, me.tenant_id)
+        stream.publish_notifications(redis_client, settings, [
+            {"id": missed[1], "tenant_id": me.tenant_id, "title": "again"},  # already sent
+            {"id": live, "tenant_id": me.tenant_id, "title": "live"},
+        ])  # fmt: skip
+        assert _ids(next(chunks)) == [(live, "notification")]
+    finally:
+        r.close()
+
+    doc = client.get("/openapi.json").get_json()["paths"][URL]["get"]
+    assert [p["name"] for p in doc["parameters"] if p["in"] == "header"] == ["Last-Event-ID"]
+    for junk in ("abc", "-1", "1" * 40, ""):  # not a notification id: a fresh start
+        r = client.get(URL, headers=me.h | {"Last-Event-ID": junk}, buffered=False)
+        try:
+            assert _ids(next(iter(r.response))) == []
+        finally:
+            r.close()

@@ -150,3 +150,27 @@ def test_openapi_describes_each_types_conditions(client, catalog):
             c["key"]: {k: v for k, v in c.items() if k != "key"} for c in entry["conditions"]
         }
         assert {"$ref": ref} in conditions["anyOf"]
+
+
+def test_the_readme_lists_each_types_condition_keys():
+    """README "Conditions" names exactly the keys each type accepts (the issue: documented
+    nowhere), with the defaults the schemas declare."""
+    import re
+    from pathlib import Path
+
+    from alertworker.schemas.configs import CONDITION_DEFAULTS
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    table = text.split("### Conditions", 1)[1].split("\n\n")[2]
+    rows = {}
+    for line in table.splitlines()[2:]:
+        name, keys = (cell.strip() for cell in line.strip("|").split("|"))
+        rows[name.strip("`")] = keys
+    with_keys = {t for t, s in CONDITION_SCHEMAS.items() if set(s.fields) != {"provider_names"}}
+    assert set(rows) - {"every other type"} == with_keys
+    for alert_type, schema in CONDITION_SCHEMAS.items():
+        cell = rows.get(alert_type, rows["every other type"])
+        keys = set(re.findall(r"(?:^|; )`(\w+)`", cell))
+        assert keys == set(schema.fields) - {"provider_names"}, alert_type
+        for key, default in CONDITION_DEFAULTS[alert_type].items():
+            assert f"default {default}" in cell, (alert_type, key)

@@ -149,7 +149,7 @@ def test_a_result_whose_lease_was_taken_over_is_not_recorded(
         with session_factory() as s:
             messages = {delivery_id: (None, "webhook")}
             outcomes = deliveries._record(
-                s, settings, {delivery_id: 1}, {delivery_id: error}, messages
+                s, settings, {delivery_id: 1}, {delivery_id: error}, {}, messages
             )
             s.commit()
         assert outcomes[delivery_id].status == "not_claimed"

@@ -38,21 +38,22 @@ def load(session_factory, delivery_id):
 
 TABLE = [
     # name, replies (then the default), default, final status, attempts, last status code
-    ("200 ok", [], Reply(200), "delivered", 1, None),
+    ("200 ok", [], Reply(200), "delivered", 1, 200),
+    ("204 no content", [], Reply(204), "delivered", 1, 204),
     ("500 forever", [], Reply(500, "boom"), "failed", MAX_ATTEMPTS, 500),
-    ("503 then 200", [Reply(503)], Reply(200), "delivered", 2, None),
+    ("503 then 200", [Reply(503)], Reply(200), "delivered", 2, 200),
     (
         "429 with Retry-After",
         [Reply(429, headers={"Retry-After": "1"})],
         Reply(200),
         "delivered",
         2,
-        None,
+        200,
     ),
     ("400 invalid_payload", [], Reply(400, "invalid_payload"), "failed", 1, 400),
     ("404", [], Reply(404), "failed", 1, 404),
     ("410", [], Reply(410), "failed", 1, 410),
-    ("timeout then 200", [Reply(200, delay=2.0)], Reply(200), "delivered", 2, None),
+    ("timeout then 200", [Reply(200, delay=2.0)], Reply(200), "delivered", 2, 200),
     ("redirect", [], Reply(302, redirect="http://127.0.0.1:1/elsewhere"), "failed", 1, 302),
 ]
 

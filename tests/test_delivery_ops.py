@@ -58,7 +58,7 @@ def test_attempts_of_a_500_then_200_receiver(
     first, second = body["attempt_log"]
     assert first["attempt"] == 1 and first["outcome"] == "retry" and first["status_code"] == 500
     assert "HTTP 500" in first["error"] and "upstream down" in first["error"]
-    assert second == second | {"attempt": 2, "outcome": "delivered", "status_code": None,
+    assert second == second | {"attempt": 2, "outcome": "delivered", "status_code": 200,
                                "error": None}  # fmt: skip
     starts = [datetime.fromisoformat(a["started_at"]) for a in (first, second)]
     assert before <= starts[0] < starts[1] <= datetime.now(UTC)
@@ -107,7 +107,7 @@ def test_replay_a_404d_delivery_after_the_receiver_is_fixed(
     log = client.get(f"{URL}/{delivery_id}", headers=me.h).get_json()["attempt_log"]
     assert [(a["attempt"], a["outcome"], a["status_code"]) for a in log] == [
         (1, "failed", 404),
-        (1, "delivered", None),
+        (1, "delivered", 200),
     ]
     again = client.post(f"{URL}/{delivery_id}/retry", headers=me.h)
     assert "delivered" in assert_error(again, 409, "conflict")["message"]
@@ -320,8 +320,8 @@ def test_failed_resolves_on_pagerduty_and_sms_have_attempts_health_and_replay(
     assert bodies == ["[WARNING", "[RESOLVED", "[RESOLVED"]
     logs = [client.get(f"{URL}/{i}", headers=me.h).get_json()["attempt_log"] for i in resolves]
     assert [[(a["outcome"], a["status_code"]) for a in log] for log in logs] == [
-        [("failed", 400), ("delivered", None)],
-        [("failed", 401), ("delivered", None)],
+        [("failed", 400), ("delivered", 202)],
+        [("failed", 401), ("delivered", 201)],
     ]
     with session_factory() as s:
         assert {h.consecutive_failures for h in s.scalars(select(EndpointHealth))} == {0}

@@ -232,3 +232,42 @@ def test_unusable_stored_preferences_fail_open(
         "recipients": ["odd@acme.test"]}})  # fmt: skip
     [did] = notify(smtp_settings, session_factory, redis_client).values()
     assert deliver(smtp_settings, session_factory, redis_client, [did]) == {did: "delivered"}
+
+
+def test_slack_and_webhook_are_muted_when_every_user_with_preferences_turns_them_off(
+    settings, session_factory, redis_client, tenant, make_config, http_receiver
+):
+    """SPEC §8: slack_enabled / webhook_enabled. The tenant's shared destinations are skipped
+    ("skipped: <channel> off") once all its users who saved preferences turned them off;
+    users who never saved any (e.g. added for schedules) do not keep them on."""
+    admin = add_user(session_factory, tenant, "admin@acme.test", slack_enabled=False)
+    add_user(session_factory, tenant, "oncall@acme.test")  # never saved preferences
+    hook = {"url": http_receiver.url("/hook")}
+    make_config(tenant, channels=["slack", "webhook"], cooldown_minutes=0,
+                channel_config={"slack": {"webhook_url": http_receiver.url("/slack")},
+                                "webhook": hook})  # fmt: skip
+
+    def send(title):
+        Pipeline(settings, session_factory, redis_client).process([{
+            "event_id": str(uuid.uuid4()), "tenant_id": "acme", "alert_type": "high_latency",
+            "title": title, "context": {"provider_name": "openai", "latency_ms": 9000},
+        }])  # fmt: skip
+        with session_factory() as s:
+            ids = dict(s.execute(select(D.channel, D.id).where(D.status == "pending")).all())
+        deliver(settings, session_factory, redis_client, ids.values())
+        with session_factory() as s:
+            return {c: (s.get(D, i).status, s.get(D, i).last_error) for c, i in ids.items()}
+
+    before = decisions("skip", "slack_off")
+    assert send("one") == {"slack": ("skipped", "skipped: slack off"),
+                           "webhook": ("delivered", None)}  # fmt: skip
+    assert [r.path for r in http_receiver.requests] == ["/hook"]
+    assert decisions("skip", "slack_off") == before + 1
+
+    set_prefs(session_factory, admin, slack_enabled=False, webhook_enabled=False)
+    assert send("two") == {"slack": ("skipped", "skipped: slack off"),
+                           "webhook": ("skipped", "skipped: webhook off")}  # fmt: skip
+    assert len(http_receiver.requests) == 1
+
+    add_user(session_factory, tenant, "ops@acme.test", min_severity="info")  # webhook on
+    assert send("three") == {"slack": ("delivered", None), "webhook": ("delivered", None)}

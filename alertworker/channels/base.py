@@ -1,9 +1,10 @@
 """The channel contract: a channel turns one :class:`Message` into one outbound send, or raises.
 
-``send`` returns nothing on success and raises :class:`RetryableError` (try again later,
-optionally after ``retry_after`` seconds) or :class:`PermanentError` (give up now, with the
-reason). It never returns a bool and never swallows an exception; the retry policy and the
-row's state live in ``alertworker.deliveries``, not here.
+``send`` returns the receiver's HTTP status on success (None for SMTP, kept as the delivery's
+``last_status_code``) and raises :class:`RetryableError` (try again later, optionally after
+``retry_after`` seconds) or :class:`PermanentError` (give up now, with the reason). It never
+returns a bool and never swallows an exception; the retry policy and the row's state live in
+``alertworker.deliveries``, not here.
 
 Subclasses register themselves by ``kind``; :func:`get_channel` finds them.
 """
@@ -81,7 +82,8 @@ class Channel:
         self.settings = settings
         self.redis = redis
 
-    def send(self, message: Message) -> None:
+    def send(self, message: Message) -> int | None:
+        """Send once; the receiver's HTTP status on success (None where there is none)."""
         raise NotImplementedError
 
 

@@ -26,7 +26,7 @@ SUMMARY_MAX = 1024
 class PagerDutyChannel(Channel):
     kind = "pagerduty"
 
-    def send(self, message: Message) -> None:
+    def send(self, message: Message) -> int:
         key = message.channel_config.get("routing_key")
         if not isinstance(key, str) or len(key) != 32:
             raise PermanentError("pagerduty channel has no valid routing_key configured")
@@ -40,6 +40,7 @@ class PagerDutyChannel(Channel):
         if resp.status != 202:
             detail = f"{host}: HTTP {resp.status}: unexpected answer {excerpt(resp.text)!r}"
             raise PermanentError(detail.replace(key, "****"), status_code=resp.status)
+        return resp.status
 
 
 def dedup_key(message: Message) -> str:

@@ -34,7 +34,7 @@ MAX_BLOCK_SECONDS = 300  # longest Retry-After applied to the shared key
 class SlackChannel(Channel):
     kind = "slack"
 
-    def send(self, message: Message) -> None:
+    def send(self, message: Message) -> int:
         url = message.channel_config.get("webhook_url")
         if not isinstance(url, str) or not url:
             raise PermanentError("slack channel has no webhook_url configured")
@@ -63,6 +63,7 @@ class SlackChannel(Channel):
             answer = excerpt(resp.text, secrets)
             detail = f"{host}: HTTP {resp.status}: unexpected answer {answer!r}"
             raise PermanentError(detail, status_code=resp.status)
+        return resp.status
 
     def rate_key(self, url: str) -> str:
         digest = hashlib.sha256(url.encode()).hexdigest()[:16]

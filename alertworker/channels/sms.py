@@ -23,7 +23,7 @@ BODY_MAX = 320
 class SmsChannel(Channel):
     kind = "sms"
 
-    def send(self, message: Message) -> None:
+    def send(self, message: Message) -> int:
         s = self.settings
         if not (s.twilio_account_sid and s.twilio_auth_token and s.sms_from):
             raise PermanentError("SMS is not configured: set TWILIO_ACCOUNT_SID, "
@@ -49,6 +49,7 @@ class SmsChannel(Channel):
             detail = f"{host}: HTTP {resp.status}: unexpected answer {excerpt(resp.text)!r}"
             raise PermanentError(detail.replace(s.twilio_auth_token, "****"),
                                  status_code=resp.status)  # fmt: skip
+        return resp.status
 
 
 def text(message: Message) -> str:

@@ -48,7 +48,7 @@ PAYLOAD_KEYS = (
 class WebhookChannel(Channel):
     kind = "webhook"
 
-    def send(self, message: Message) -> None:
+    def send(self, message: Message) -> int:
         config = message.channel_config
         url = config.get("url")
         if not isinstance(url, str) or not url:
@@ -74,6 +74,7 @@ class WebhookChannel(Channel):
         resp = post_json(url, body, headers, self.settings)
         host = urlsplit(url).hostname or "webhook"
         raise_for_status(resp, host, secrets_of(config, self.settings))
+        return resp.status
 
 
 def payload(message: Message) -> dict[str, Any]:
