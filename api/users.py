@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint
+from flask.typing import ResponseReturnValue
 
 from alertworker import users
 from alertworker.configs import get_owned
@@ -19,7 +20,7 @@ ONE, LIST = UserSchema(), UserListSchema()
 @bp.get("/admin/alerts/users")
 @require("alerts:read")
 @doc(response=LIST)
-def list_users():
+def list_users() -> ResponseReturnValue:
     """The tenant's users."""
     return reply(LIST, {"items": users.list_users(db(), principal().tenant_id)})
 
@@ -27,7 +28,7 @@ def list_users():
 @bp.post("/admin/alerts/users")
 @require("alerts:write")
 @doc(body=UserSchema, response=ONE, status=201, errors=(409,))
-def add_user():
+def add_user() -> ResponseReturnValue:
     """Add a user by email (409 if the tenant has one with that address)."""
     email = ONE.load(json_body())["email"]
     user = users.add_user(db(), principal().tenant_id, email)
@@ -37,6 +38,6 @@ def add_user():
 @bp.get("/admin/alerts/users/<int:user_id>")
 @require("alerts:read")
 @doc(response=ONE)
-def get_user(user_id: int):
+def get_user(user_id: int) -> ResponseReturnValue:
     """One user of the tenant (id, email)."""
     return reply(ONE, get_owned(db(), User, principal().tenant_id, user_id, "user"))
