@@ -8,6 +8,7 @@ people here; the page links to ``/alerts`` and ``/openapi.json``.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import Blueprint, Response, redirect, render_template
@@ -53,7 +54,7 @@ def _notes(schema: dict[str, Any]) -> str:
         parts.append("one of " + ", ".join(str(v) for v in schema["enum"]))
     for key, word in (("default", "default"), ("minimum", "≥"), ("maximum", "≤")):
         if key in schema and schema[key] not in (None, [], {}):
-            parts.append(f"{word} {schema[key]}")
+            parts.append(f"{word} {json.dumps(schema[key])}")
     return "; ".join(p for p in parts if p)
 
 
@@ -78,14 +79,16 @@ def _operation(path: str, method: str, op: dict[str, Any], errors: dict[str, Any
     for code, answer in op["responses"].items():
         if "$ref" in answer:
             text = errors[answer["$ref"].rsplit("/", 1)[-1]]["description"]
-            responses.append({"code": code, "text": text, "ref": "Error"})
+            responses.append({"code": code, "text": text, "type": {"text": "", "ref": "Error"}})
             continue
         content = next(iter(answer.get("content", {}).values()), {})
         kind = type_of(content["schema"]) if "schema" in content else {"text": "", "ref": None}
-        responses.append({"code": code, "text": answer["description"], **kind})
+        responses.append({"code": code, "text": "", "type": kind})
     return {
         "id": op["operationId"], "method": method.upper(), "path": path,
-        "summary": op["summary"], "description": op.get("description", ""),
+        "summary": op["summary"],  # the description's `code` spans, split for <code>
+        "description": [(i % 2 == 1, part) for i, part in enumerate(
+            op.get("description", "").split("`")) if part],
         "params": [
             {"name": p["name"], "in": p["in"], "type": type_of(p.get("schema", {})),
              "required": p.get("required", False), "notes": _notes(p | p.get("schema", {}))}

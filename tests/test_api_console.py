@@ -65,5 +65,5 @@ def test_the_documentation_page_prints_the_openapi_document(client):
         for method in item:
             assert f'id="{item[method]["operationId"]}"' in html, (method, path)
     assert 'id="schema-Notification"' in html and 'href="#schema-ConfigOut"' in html
-    assert "Requires the `alerts:read` scope." in html
+    assert "Requires the <code>alerts:read</code> scope." in html
     assert "/docs" not in document["paths"] and "/" not in document["paths"]
