@@ -81,7 +81,7 @@ def _operation(path: str, method: str, op: dict[str, Any], errors: dict[str, Any
             text = errors[answer["$ref"].rsplit("/", 1)[-1]]["description"]
             responses.append({"code": code, "text": text, "type": {"text": "", "ref": "Error"}})
             continue
-        content = next(iter(answer.get("content", {}).values()), {})
+        content: dict[str, Any] = next(iter(answer.get("content", {}).values()), {})
         kind = type_of(content["schema"]) if "schema" in content else {"text": "", "ref": None}
         responses.append({"code": code, "text": "", "type": kind})
     return {
