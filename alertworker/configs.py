@@ -14,7 +14,7 @@ from typing import Any
 
 from marshmallow import ValidationError
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, undefer
 
 from alertworker.models import AlertConfig, EscalationPolicy
 from alertworker.schemas import MAX_ID, check_config, is_masked
@@ -44,7 +44,11 @@ def list_configs(
     alert_type: str | None = None,
     is_active: bool | None = None,
 ) -> list[AlertConfig]:
-    query = select(AlertConfig).where(AlertConfig.tenant_id == tenant_id)
+    query = (
+        select(AlertConfig)
+        .where(AlertConfig.tenant_id == tenant_id)
+        .options(undefer(AlertConfig.last_fired_at))
+    )
     if alert_type is not None:
         query = query.where(AlertConfig.alert_type == alert_type)
     if is_active is not None:

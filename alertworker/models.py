@@ -9,7 +9,7 @@ the pipeline's config cache compares that number to know when to reload.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Enum,
@@ -19,11 +19,20 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    func,
+    select,
     text,
     true,
     update,
 )
-from sqlalchemy.orm import Mapped, Session, backref, mapped_column, relationship
+from sqlalchemy.orm import (
+    Mapped,
+    Session,
+    backref,
+    column_property,
+    mapped_column,
+    relationship,
+)
 
 from alertworker.catalog import (
     ALERT_TYPES,
@@ -115,6 +124,8 @@ class AlertConfig(Base):
     )  # SPEC §14: in use, the policy cannot be deleted
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    if TYPE_CHECKING:
+        last_fired_at: Mapped[datetime | None]  # below AlertNotification: computed, deferred
 
 
 class AlertNotification(Base):
@@ -167,6 +178,17 @@ class AlertNotification(Base):
     deliveries: Mapped[list[NotificationDelivery]] = relationship(
         back_populates="notification", order_by="NotificationDelivery.id"
     )
+
+
+# When a config last fired (its newest notification), for the admin page's cards. Deferred:
+# loaded only when read (the API lists undefer it), never by the pipeline's config loads.
+AlertConfig.last_fired_at = column_property(
+    select(func.max(AlertNotification.triggered_at))
+    .where(AlertNotification.config_id == AlertConfig.id)
+    .correlate_except(AlertNotification)
+    .scalar_subquery(),
+    deferred=True,
+)
 
 
 class NotificationDelivery(Base):

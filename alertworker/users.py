@@ -49,3 +49,8 @@ def emails(session: Session, tenant_id: int, user_ids: Iterable[int]) -> dict[in
         select(User.id, User.email).where(User.tenant_id == tenant_id, User.id.in_(ids))
     )
     return {user_id: email for user_id, email in rows}
+
+
+def email_of(session: Session, tenant_id: int, user_id: int) -> str | None:
+    """The address of the tenant's user ``user_id`` (None if it is gone)."""
+    return session.scalar(select(User.email).where(User.id == user_id, User.tenant_id == tenant_id))

@@ -17,11 +17,13 @@ from api import (
     catalog,
     configs,
     deliveries,
+    docs,
     errors,
     escalation,
     events,
     health,
     inhibit_rules,
+    me,
     notifications,
     openapi,
     preferences,
@@ -50,10 +52,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     errors.register(app)
     for module in (
         configs, notifications, stream, preferences, events, test_alerts,
-        users, schedules, escalation, silences, inhibit_rules, deliveries, catalog,
+        users, schedules, escalation, silences, inhibit_rules, deliveries, catalog, me,
     ):  # fmt: skip
         app.register_blueprint(module.bp, url_prefix=API_PREFIX)
     app.register_blueprint(health.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(web.bp)
+    app.register_blueprint(docs.bp)
     return app

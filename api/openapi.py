@@ -90,7 +90,7 @@ def build_spec(app: Flask) -> dict[str, Any]:
         )
     paths: dict[str, dict[str, Any]] = {}
     for rule in app.url_map.iter_rules():
-        if rule.endpoint == "static" or rule.endpoint.startswith("web."):  # not the API
+        if rule.endpoint == "static" or rule.endpoint.startswith(("web.", "docs.")):  # pages
             continue
         view = app.view_functions[rule.endpoint]
         path = _PARAM.sub(r"{\1}", rule.rule)
@@ -124,7 +124,8 @@ def _describe_conditions(spec: APISpec) -> dict[str, Any]:
     return document
 
 
-def _document():
+def document() -> dict[str, Any]:
+    """The app's OpenAPI document, built once."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if "openapi" not in app.extensions:
         app.extensions["openapi"] = build_spec(app)
@@ -134,10 +135,10 @@ def _document():
 @bp.get("/api/v1/openapi.json")
 def openapi_v1():
     """The OpenAPI 3 document of this API."""
-    return _document()
+    return document()
 
 
 @bp.get("/openapi.json")
 def openapi_root():
     """The OpenAPI 3 document of this API (same as /api/v1/openapi.json)."""
-    return _document()
+    return document()

@@ -51,6 +51,7 @@ from alertworker.schemas.resources import (
     NotificationSchema,
     PreferencesSchema,
     QuietHoursSchema,
+    WhoAmISchema,
 )
 
 __all__ = [
@@ -62,6 +63,6 @@ __all__ = [
     "SmsChannelSchema", "EmailChannelSchema", "ErrorSchema",
     "EventSchema", "EventsAcceptedSchema", "NotificationDetailSchema", "NotificationPageSchema",
     "NotificationQuerySchema", "NotificationSchema", "PreferencesSchema", "PublicEventSchema",
-    "QuietHoursSchema", "SlackChannelSchema", "WebhookChannelSchema", "check_config",
-    "event_to_wire", "is_masked", "mask_channel_config", "mask_url",
+    "QuietHoursSchema", "SlackChannelSchema", "WebhookChannelSchema", "WhoAmISchema",
+    "check_config", "event_to_wire", "is_masked", "mask_channel_config", "mask_url",
 ]  # fmt: skip

@@ -314,9 +314,10 @@ class ConfigSchema(_Strict):
 
     @pre_load
     def _read_only(self, data: Any, **_: Any) -> Any:
-        """``health`` (SPEC §18) is computed: sent back with the rest of a config, it is dropped."""
-        if isinstance(data, dict) and "health" in data:
-            data = {k: v for k, v in data.items() if k != "health"}
+        """``health`` (SPEC §18) and ``last_fired_at`` are computed: sent back with the rest of
+        a config, they are dropped."""
+        if isinstance(data, dict):
+            data = {k: v for k, v in data.items() if k not in ("health", "last_fired_at")}
         return data
 
     @validates_schema(skip_on_field_errors=True)
@@ -371,6 +372,10 @@ class ConfigOutSchema(ConfigSchema):
     )
     health = fields.Method("_health", metadata={"type": "object", "additionalProperties": {
         "$ref": "#/components/schemas/EndpointHealth"}})  # fmt: skip
+    last_fired_at = fields.DateTime(
+        dump_only=True, allow_none=True,
+        metadata={"description": "when its newest notification was made; null if never"},
+    )  # fmt: skip
 
     def _health(self, config: Any) -> dict[str, Any]:
         rows = {h.channel: h for h in config.health}

@@ -166,6 +166,16 @@ class PreferencesSchema(_Strict):
     updated_at = fields.DateTime(dump_only=True, allow_none=True)
 
 
+class WhoAmISchema(Schema):
+    """Who a token is: its tenant, user and scopes (the admin page's header)."""
+
+    tenant = fields.String(metadata={"description": "the tenant's slug (tenant_id of events)"})
+    tenant_id = fields.Integer()
+    user_id = fields.Integer()
+    email = fields.String(allow_none=True)
+    scopes = fields.List(fields.String())
+
+
 class CountSchema(Schema):
     count = fields.Integer()
 

@@ -1,18 +1,34 @@
-// The list of alert configs: severity, channels, an active toggle that PATCHes at once,
-// send a test alert, edit and delete (with a confirmation), and the empty state.
+// The list of alert configs: severity, channels, the condition, each destination with its
+// health (SPEC §18), when it last fired, an active toggle that PATCHes at once, send a test
+// alert, edit and delete (with a confirmation), and the empty state.
 
 import { api } from "./api.js";
-import { CHANNELS, typeLabel } from "./vocabulary.js";
-import { $, announce, h, icon, severityBadge } from "./dom.js";
+import { CHANNELS, CONDITIONS, typeLabel } from "./vocabulary.js";
+import { $, announce, h, icon, severityBadge, timeElement } from "./dom.js";
 import { openConfigForm } from "./form.js";
 import { closeModal, openModal } from "./modal.js";
 
 let configs = [];
+let onChange = () => {};
 
 export async function loadConfigs() {
   const data = await api("GET", "/admin/alerts/configs");
   configs = data.items;
   render();
+}
+
+// feed.js keeps its config filter in step with the list.
+export function onConfigsChanged(handler) {
+  onChange = handler;
+}
+
+export function currentConfigs() {
+  return configs;
+}
+
+export function configName(id) {
+  const config = configs.find((c) => c.id === Number(id));
+  return config ? config.name : `config ${Number(id)} (deleted)`;
 }
 
 export function resetConfigs() {
@@ -25,11 +41,12 @@ function render() {
   list.replaceChildren(...configs.map(card));
   list.hidden = configs.length === 0;
   $("#empty").hidden = configs.length > 0;
+  onChange(configs);
 }
 
 function upsert(config) {
   const index = configs.findIndex((c) => c.id === config.id);
-  if (index >= 0) configs[index] = config;
+  if (index >= 0) configs[index] = { ...config, last_fired_at: config.last_fired_at ?? configs[index].last_fired_at };
   else configs.push(config);
   render();
 }
@@ -61,6 +78,59 @@ function healthNote(health) {
   if (!failures) return null;
   return h("span", { class: "channel-health", "data-failures": failures, title: health.last_error || "",
     text: `${failures} failed in a row` });
+}
+
+// "Latency (ms): 8000 · providers openai, azure", with the catalog's labels.
+function conditionText(config) {
+  const specs = CONDITIONS[config.alert_type] || [];
+  const { provider_names: providers, ...thresholds } = config.conditions || {};
+  const parts = Object.entries(thresholds).map(([key, value]) => {
+    const spec = specs.find((s) => s.key === key);
+    return `${spec ? spec.label : key}: ${value}`;
+  });
+  if (providers?.length) parts.push(`providers ${providers.join(", ")}`);
+  return parts.length ? parts.join(" · ") : "Every event of this type";
+}
+
+// Where each channel sends: addresses, numbers, the webhook's host, the Slack channel.
+function destinationText(config, channel) {
+  const cc = config.channel_config?.[channel] || {};
+  if (channel === "in_app") return "the bell on this page";
+  if (channel === "email") return (cc.recipients || []).join(", ") || "no recipients";
+  if (channel === "sms") return (cc.numbers || []).join(", ") || "no numbers";
+  if (channel === "slack") return cc.channel ? `Slack ${cc.channel}` : "a Slack incoming webhook";
+  if (channel === "pagerduty") return "a PagerDuty service (routing key stored)";
+  if (channel === "webhook") {
+    try {
+      const url = new URL(cc.url);
+      return url.host + url.pathname;
+    } catch {
+      return "a webhook";
+    }
+  }
+  return channel;
+}
+
+function healthText(health) {
+  if (!health) return null;
+  const failures = Number(health.consecutive_failures || 0);
+  if (failures) return h("span", { class: "health health-failing", text: `failing: ${failures} in a row` });
+  if (health.last_success_at) return h("span", { class: "health health-ok" }, "ok, last delivered ", timeElement(health.last_success_at));
+  return h("span", { class: "health muted", text: "nothing sent yet" });
+}
+
+function facts(config) {
+  return h("dl", { class: "card-facts" },
+    h("dt", { text: "Condition" }), h("dd", { class: "card-condition", text: conditionText(config) }),
+    h("dt", { text: "Sends to" }), h("dd", {}, h("ul", { class: "destinations", "aria-label": "Destinations" },
+      config.channels.map((id) => {
+        const channel = CHANNELS.find((c) => c.id === id) || { short: id };
+        const health = healthText(config.health?.[id]);
+        return h("li", { class: `destination destination-${id}`, "data-channel": id },
+          h("strong", { text: `${channel.short}: ` }), destinationText(config, id), health ? " — " : null, health);
+      }))),
+    h("dt", { text: "Last fired" }),
+    h("dd", { class: "card-last-fired" }, config.last_fired_at ? timeElement(config.last_fired_at) : "never"));
 }
 
 function throttleText(config) {
@@ -106,6 +176,7 @@ function card(config) {
   h("p", { class: "card-type", text: typeLabel(config.alert_type) }),
   config.description ? h("p", { class: "card-description", text: config.description }) : null,
   channelList(config),
+  facts(config),
   h("p", { class: "card-throttle muted", text: throttleText(config) }),
   h("div", { class: "card-actions" }, testButton, editButton, deleteButton),
   result);
@@ -155,6 +226,12 @@ async function sendTest(id, button, result) {
 // Called for each live notification: a test we sent has arrived.
 export function noteNotification(notification) {
   const id = Number(notification.config_id);
+  const config = configs.find((c) => c.id === id);
+  const lastFired = cardElement(id)?.querySelector(".card-last-fired");
+  if (config && notification.triggered_at) {
+    config.last_fired_at = notification.triggered_at;
+    lastFired?.replaceChildren(timeElement(notification.triggered_at));
+  }
   if (!notification.is_test || !pendingTests.has(id)) return;
   pendingTests.delete(id);
   const result = cardElement(id)?.querySelector(".test-result");

@@ -1,16 +1,37 @@
-// The bell (unread count, live over the SSE stream) and the notification centre: a list with
-// severity, time and occurrence count; each opens to its per-channel deliveries; mark read,
-// acknowledge, mark all read.
+// The bell (unread count, live over the SSE stream), the notification centre (the bell's
+// drawer) and what both panels share with the notifications view (feed.js): an item per
+// notification that opens to its detail (context, state, deliveries per channel with their
+// attempts and a Retry on failed ones, the "Why?" trail's place) and its actions (mark read,
+// acknowledge, resolve, silence similar). A panel is any [data-panel] with a .panel-status.
 
 import { api, openStream } from "./api.js";
 import { CHANNELS, typeLabel } from "./vocabulary.js";
-import { noteNotification } from "./configs.js";
+import { configName, noteNotification } from "./configs.js";
 import { $, h, icon, severityBadge, timeElement, toast } from "./dom.js";
 import { isOpen, openModal } from "./modal.js";
 import { silenceSimilar } from "./silences.js";
 
 let stream = null;
 let nextCursor = null;
+let onLive = () => {};
+let trailRenderer = null;
+
+// feed.js hears of each live notification (to show it when it matches its filters).
+export function onLiveNotification(handler) {
+  onLive = handler;
+}
+
+// The "Why?" box (SPEC §17) lives in its own module: it calls setTrailRenderer(fn), and each
+// opened notification's detail calls fn(section, notification) with its empty <section
+// class="trail">. Without one, the section stays hidden.
+export function setTrailRenderer(fn) {
+  trailRenderer = fn;
+}
+
+function say(li, text) {
+  const status = li.closest("[data-panel]")?.querySelector(".panel-status");
+  if (status) status.textContent = text;
+}
 
 export function setUnread(count) {
   const n = Math.max(0, Number(count) || 0);
@@ -59,10 +80,12 @@ function onEvent({ event, data }) {
       $("#notification-list").prepend(item({ ...n, is_read: false }));
       $("#centre-empty").hidden = true;
     }
+    onLive({ ...n, is_read: false });
   } else if (event === "notification.resolved" && payload.notification) {
     const n = payload.notification;
-    const li = $(`#notification-list [data-id="${Number(n.id)}"]`);
-    if (li) showState(li, "resolved");
+    for (const li of document.querySelectorAll(`.notification[data-id="${Number(n.id)}"]`)) {
+      showState(li, "resolved");
+    }
   }
 }
 
@@ -109,10 +132,13 @@ async function loadPage(reset) {
   }
 }
 
-function item(n) {
+let itemSeq = 0; // the same notification may be in the view and in the drawer: unique ids
+
+export function item(n) {
   const id = Number(n.id);
-  const detail = h("div", { class: "notification-detail", id: `detail-${id}`, hidden: true });
-  const summary = h("button", { type: "button", class: "notification-summary", "aria-expanded": "false", "aria-controls": `detail-${id}` },
+  const detailId = `detail-${(itemSeq += 1)}`;
+  const detail = h("div", { class: "notification-detail", id: detailId, hidden: true });
+  const summary = h("button", { type: "button", class: "notification-summary", "aria-expanded": "false", "aria-controls": detailId },
     severityBadge(n.severity),
     h("span", { class: "notification-main" },
       h("span", { class: "notification-title", text: n.title }),
@@ -125,6 +151,12 @@ function item(n) {
   const li = h("li", { class: "notification", "data-id": id }, summary, detail);
   setState(li, n);
   summary.addEventListener("click", () => toggleDetail(li, id));
+  li.addEventListener("keydown", (event) => { // Escape folds an open detail (outside a modal)
+    if (event.key !== "Escape" || li.closest(".overlay") || detail.hidden) return;
+    event.preventDefault();
+    toggleDetail(li, id);
+    summary.focus();
+  });
   return li;
 }
 
@@ -196,11 +228,29 @@ async function retryDelivery(li, deliveryId, button) {
   try {
     await api("POST", `/admin/alerts/deliveries/${Number(deliveryId)}/retry`);
     renderDetail(li, await api("GET", `/admin/alerts/notifications/${Number(li.dataset.id)}`));
-    $("#centre-status").textContent = "Delivery queued again.";
+    say(li, "Delivery queued again.");
   } catch (error) {
     button.disabled = false;
-    $("#centre-status").textContent = `Could not retry: ${error.message}`;
+    say(li, `Could not retry: ${error.message}`);
   }
+}
+
+function facts(n) {
+  const rows = [
+    ["State", h("span", { class: `badge state-${n.state}`, text: n.state }),
+      n.acknowledged_at ? [" · acknowledged ", timeElement(n.acknowledged_at)] : null,
+      n.resolved_at ? [` · resolved (${n.resolve_reason}) `, timeElement(n.resolved_at)] : null],
+    ["Config", n.config_id ? configName(n.config_id) : "none (made without a config)"],
+    ["Occurred", timeElement(n.occurred_at), n.occurrence_count > 1
+      ? ` · ${n.occurrence_count} times, last ` : null, n.occurrence_count > 1 ? timeElement(n.last_occurred_at) : null,
+      n.suppressed_since_last ? ` · ${n.suppressed_since_last} suppressed since the last one` : null],
+    ["Notified", timeElement(n.triggered_at)],
+    ["Event", h("code", { class: "event-id", text: n.event_id })],
+    n.escalation ? ["Escalation", `${n.escalation.state}, ${n.escalation.step} step${n.escalation.step === 1 ? "" : "s"} run`,
+      n.escalation.state === "running" && n.escalation.next_at ? [", next ", timeElement(n.escalation.next_at)] : null] : null,
+  ];
+  return h("dl", { class: "facts" }, rows.filter(Boolean).flatMap(([label, ...value]) => [
+    h("dt", { text: label }), h("dd", {}, ...value)]));
 }
 
 function renderDetail(li, n) {
@@ -214,21 +264,22 @@ function renderDetail(li, n) {
   readButton.addEventListener("click", () => act(li, id, "read"));
   ackButton.addEventListener("click", () => act(li, id, "acknowledge"));
   resolveButton.addEventListener("click", () => act(li, id, "resolve"));
-  similarButton.addEventListener("click", () => silenceSimilar(n, (s, text) => { $("#centre-status").textContent = text; }));
-  li.querySelector(".notification-detail").replaceChildren(
+  similarButton.addEventListener("click", () => silenceSimilar(n, (s, text) => say(li, text)));
+  const trail = h("section", { class: "trail", "data-event-id": n.event_id, "aria-label": "Why: the event's trail" });
+  // h() drops null children; replaceChildren would print them as the text "null".
+  li.querySelector(".notification-detail").replaceChildren(h("div", { class: "detail-body" },
     n.message ? h("p", { class: "notification-message", text: n.message }) : null,
-    h("p", { class: "muted small" },
-      `Occurred ${n.occurrence_count} time${n.occurrence_count === 1 ? "" : "s"}`,
-      n.suppressed_since_last ? `, ${n.suppressed_since_last} suppressed since the last one` : "",
-      n.acknowledged_at ? " · acknowledged " : "", n.acknowledged_at ? timeElement(n.acknowledged_at) : null,
-      n.resolved_at ? ` · resolved (${n.resolve_reason}) ` : "", n.resolved_at ? timeElement(n.resolved_at) : null),
-    context.length ? h("dl", { class: "context" }, context.flatMap(([k, v]) => [
+    facts(n),
+    context.length ? h("dl", { class: "context", "aria-label": "Context" }, context.flatMap(([k, v]) => [
       h("dt", { text: k }), h("dd", { text: typeof v === "string" ? v : JSON.stringify(v) })])) : null,
-    h("table", { class: "deliveries" },
+    h("div", { class: "table-scroll" }, h("table", { class: "deliveries" },
       h("caption", { class: "sr-only", text: "Deliveries per channel" }),
       h("thead", {}, h("tr", {}, ...["Channel", "Status", "Attempts", "Last error"].map((t) => h("th", { scope: "col", text: t })))),
-      h("tbody", {}, (n.deliveries || []).map((d) => deliveryRow(li, d)))),
-    h("div", { class: "card-actions" }, readButton, ackButton, resolveButton, similarButton));
+      h("tbody", {}, (n.deliveries || []).map((d) => deliveryRow(li, d))))),
+    trail,
+    h("div", { class: "card-actions" }, readButton, ackButton, resolveButton, similarButton)));
+  if (trailRenderer) trailRenderer(trail, n);
+  else trail.hidden = true;
 }
 
 const DONE = { read: "Marked read.", acknowledge: "Acknowledged.", resolve: "Resolved." };
@@ -241,11 +292,11 @@ async function act(li, id, action) {
     await api("POST", `/admin/alerts/notifications/${id}/${action}`);
     renderDetail(li, await api("GET", `/admin/alerts/notifications/${id}`));
     li.querySelector(".notification-summary").focus();
-    $("#centre-status").textContent = DONE[action];
+    say(li, DONE[action]);
     refreshCount();
   } catch (error) {
     button.disabled = false;
-    $("#centre-status").textContent = `Could not ${DOING[action]}: ${error.message}`;
+    say(li, `Could not ${DOING[action]}: ${error.message}`);
   }
 }
 
@@ -253,7 +304,7 @@ async function markAllRead() {
   try {
     const { count } = await api("POST", "/admin/alerts/notifications/mark-all-read");
     $("#centre-status").textContent = `${count} marked read.`;
-    for (const li of $("#notification-list").querySelectorAll(".notification")) {
+    for (const li of document.querySelectorAll(".notification")) {
       li.dataset.read = "true";
       li.querySelector(".read-state").textContent = "";
       const read = li.querySelector("[data-action=read]");
