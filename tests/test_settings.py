@@ -6,7 +6,7 @@ from alertworker.settings import Settings, SettingsError
 def test_defaults_are_the_embedded_service():
     s = Settings.from_env({})
     assert s.database_url.startswith("sqlite:///") and s.embedded_redis
-    assert s.broker_url == "memory://" and s.redis_key_prefix == "alertworker:"
+    assert s.broker_url == "" and s.redis_key_prefix == "alertworker:"  # `alertworker run`'s
     assert (s.delivery_max_attempts, s.delivery_lease_seconds, s.http_timeout_seconds) == (
         8,
         300,
