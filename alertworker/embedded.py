@@ -103,8 +103,10 @@ class EmbeddedBroker:
 
 
 def _defaults(settings: Settings) -> dict[str, str]:
-    """The embedded run's own defaults, for variables left unset."""
-    return {"OUTBOUND_ALLOWLIST": LOOPBACK} if not settings.outbound_allowlist else {}
+    """The embedded default's own defaults, for variables left unset: none once a real service
+    is configured (a production setting never allows loopback by default)."""
+    embedded = not settings.broker_url and settings.embedded_redis and settings.is_sqlite
+    return {"OUTBOUND_ALLOWLIST": LOOPBACK} if embedded and not settings.outbound_allowlist else {}
 
 
 def run(
@@ -151,7 +153,7 @@ def run(
         f"\nalertworker is running at {url}  (admin page: {url}/alerts)\n"
         f"tenant {LOCAL_TENANT!r}, user {LOCAL_ADMIN}; API token (new each start):\n{token}\n"
         + _broker_line(settings, broker is not None, var)
-        + f"outbound allow-list: {','.join(settings.outbound_allowlist)}"
+        + f"outbound allow-list: {','.join(settings.outbound_allowlist) or 'none'}"
         + (" (the embedded default: local receivers allowed)\n" if defaults else "\n"),
         flush=True,
     )
