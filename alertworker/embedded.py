@@ -125,6 +125,25 @@ def run(
                 "or run this one with another ALERTWORKER_DATA_DIR"
             )
         broker = EmbeddedBroker(settings.redis_key_prefix, broker_port)
+    try:
+        _serve(settings, host, port, concurrency, broker, var)
+    finally:
+        if broker is not None:
+            local_broker.remove(os.getpid(), var)
+            broker.stop()
+            kept = broker.save_backlog(var / BACKLOG)
+            if kept:
+                print(f"{kept} message(s) not processed yet kept in {var / BACKLOG}", flush=True)
+
+
+def _serve(
+    settings: Settings,
+    host: str,
+    port: int,
+    concurrency: int,
+    broker: EmbeddedBroker | None,
+    var: Path,
+) -> None:
     # Every part of this process (API, worker, beat) reads its settings from the environment.
     defaults = _defaults(settings)
     os.environ.update(defaults | ({"BROKER_URL": broker.url} if broker else {}))
@@ -138,46 +157,37 @@ def run(
     print("migrating the database …", flush=True)
     migrate(settings)
     token = local_token(settings)
-    if broker is not None:
-        restored = broker.load_backlog(var / BACKLOG)
-        if restored:
-            print(f"{restored} message(s) kept at the last exit queued again", flush=True)
-        local_broker.write(
-            local_broker.LocalBroker(broker.url, settings.redis_key_prefix, os.getpid()), var
-        )
-
     server = make_server(host, port, create_app(settings), threaded=True)
     threading.Thread(target=server.serve_forever, name="api", daemon=True).start()
-    url = f"http://{host}:{server.port}"
-    print(
-        f"\nalertworker is running at {url}  (admin page: {url}/alerts)\n"
-        f"tenant {LOCAL_TENANT!r}, user {LOCAL_ADMIN}; API token (new each start):\n{token}\n"
-        + _broker_line(settings, broker is not None, var)
-        + f"outbound allow-list: {','.join(settings.outbound_allowlist) or 'none'}"
-        + (" (the embedded default: local receivers allowed)\n" if defaults else "\n"),
-        flush=True,
-    )
-    worker = celery_app.Worker(
-        pool="threads",
-        concurrency=concurrency,
-        beat=True,
-        schedule_filename=str(var / "celerybeat-schedule"),
-        without_gossip=True,
-        without_mingle=True,
-        without_heartbeat=True,
-        quiet=True,
-        loglevel="INFO",
-    )
     try:
-        worker.start()
+        if broker is not None:
+            restored = broker.load_backlog(var / BACKLOG)
+            if restored:
+                print(f"{restored} message(s) kept at the last exit queued again", flush=True)
+            announced = local_broker.LocalBroker(broker.url, settings.redis_key_prefix, os.getpid())
+            local_broker.write(announced, var)
+        url = f"http://{host}:{server.port}"
+        print(
+            f"\nalertworker is running at {url}  (admin page: {url}/alerts)\n"
+            f"tenant {LOCAL_TENANT!r}, user {LOCAL_ADMIN}; API token (new each start):\n{token}\n"
+            + _broker_line(settings, broker is not None, var)
+            + f"outbound allow-list: {','.join(settings.outbound_allowlist) or 'none'}"
+            + (" (the embedded default: local receivers allowed)\n" if defaults else "\n"),
+            flush=True,
+        )
+        celery_app.Worker(
+            pool="threads",
+            concurrency=concurrency,
+            beat=True,
+            schedule_filename=str(var / "celerybeat-schedule"),
+            without_gossip=True,
+            without_mingle=True,
+            without_heartbeat=True,
+            quiet=True,
+            loglevel="INFO",
+        ).start()
     finally:
         server.shutdown()
-        if broker is not None:
-            local_broker.remove(os.getpid(), var)
-            broker.stop()
-            kept = broker.save_backlog(var / BACKLOG)
-            if kept:
-                print(f"{kept} message(s) not processed yet kept in {var / BACKLOG}", flush=True)
 
 
 def _broker_line(settings: Settings, embedded: bool, var: Path) -> str:
