@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)  ## create .venv and install alertworker with its dev tools
 
-run: install  ## everything in one process on the embedded default; prints the URL and a token
+run: install  ## everything in one process on the embedded default; prints the URL, a token and BROKER_URL
 	$(VENV)/bin/alertworker run $(RUN_ARGS)
 
 test: install  ## the whole test suite (needs Postgres and Redis on 127.0.0.1)

@@ -22,13 +22,15 @@ _settings = load()
 # 45 s with the default countdowns (at most 30 s): half as long again as the longest.
 VISIBILITY_TIMEOUT_SECONDS = 1.5 * max(SHORT_RETRY_SECONDS, _settings.db_retry_max_seconds)
 
-broker_url = _settings.broker_url
+# Empty BROKER_URL: `alertworker run` sets it to its own broker before it imports this; any
+# other process without one (a test calling tasks directly) gets Celery's in-process broker.
+broker_url = _settings.broker_url or "memory://"
 if broker_url.startswith(("redis://", "rediss://")):
     broker_transport = "tasks.transport:GuardedRedisTransport"
 broker_connection_retry_on_startup = True
 broker_connection_timeout = 5
 broker_transport_options = _transport_options(
-    _settings.broker_url, _settings.redis_key_prefix, timeout=10
+    broker_url, _settings.redis_key_prefix, timeout=10
 ) | {
     # Redis: a dead worker's unacked messages come back after this (+ one restore scan, every
     # 5 s in every worker), so a killed worker's batch resumes within a minute. Every countdown

@@ -91,12 +91,22 @@ def revoke_token(ref: str) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 64))
-def run(host: str, port: int, concurrency: int) -> None:
+@click.option(
+    "--broker-port",
+    default=0,
+    type=click.IntRange(0, 65535),
+    help="Port of the embedded broker on 127.0.0.1 without BROKER_URL [any free one].",
+)
+def run(host: str, port: int, concurrency: int, broker_port: int) -> None:
     """Run the API, a worker and beat in one process (the embedded default, or DATABASE_URL,
-    REDIS_URL and BROKER_URL when set), and print the URL and a fresh admin token."""
+    REDIS_URL and BROKER_URL when set), and print the URL, a fresh admin token and the
+    BROKER_URL for clients."""
     from alertworker.embedded import run as run_embedded
 
-    run_embedded(_settings(), host, port, concurrency)
+    try:
+        run_embedded(_settings(), host, port, concurrency, broker_port)
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command()

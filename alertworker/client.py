@@ -15,7 +15,10 @@ Events are validated here with the worker's own schema (bad input raises ``Valid
 at the call site) and travel as one Celery task message per batch on ``alerts.events``. A
 publish waits for the broker to take the message (publisher confirms on RabbitMQ, the LPUSH
 reply on Redis); an unreachable broker raises :class:`PublishError` within ``timeout``-ish
-seconds. With ``linger_ms`` > 0, events are buffered and flushed by a background thread when
+seconds. With no broker URL (no argument, no ``BROKER_URL``) the publisher uses the broker of the
+`alertworker run` serving from this working directory (``var/broker.json``), or raises
+:class:`PublishError` at once when there is none: never an in-process broker nobody reads. With
+``linger_ms`` > 0, events are buffered and flushed by a background thread when
 the batch fills or the linger expires, and on ``flush()``/``close()``/exit; a background flush
 that fails keeps the events for the next flush, up to ``max_buffer``.
 
@@ -35,6 +38,7 @@ from celery import Celery
 from kombu import Exchange, Queue
 from kombu.exceptions import KombuError
 
+from alertworker import local_broker
 from alertworker.catalog import EVENTS_QUEUE, INGEST_TASK, all_queues
 from alertworker.schemas import EventSchema, PublicEventSchema, event_to_wire
 from alertworker.settings import Settings
@@ -47,6 +51,21 @@ _internal_schema = EventSchema()
 
 class PublishError(RuntimeError):
     """The broker did not take the events (unreachable, refused, timed out)."""
+
+
+def resolve_broker(broker_url: str | None, key_prefix: str | None = None) -> tuple[str, str]:
+    """``(broker URL, key prefix)`` to publish to: the ones given, else ``BROKER_URL`` and
+    ``REDIS_KEY_PREFIX``, else the running `alertworker run`'s (with its key prefix, which its
+    worker reads); :class:`PublishError` if none."""
+    env = Settings.from_env()
+    url = broker_url or env.broker_url
+    if url:
+        return url, key_prefix or env.redis_key_prefix
+    try:
+        found = local_broker.find()
+    except local_broker.NoLocalBroker as exc:
+        raise PublishError(str(exc)) from None
+    return found.url, found.key_prefix
 
 
 def broker_transport_options(broker_url: str, key_prefix: str, timeout: float) -> dict[str, Any]:
@@ -100,13 +119,13 @@ class AlertPublisher:
     ) -> None:
         if max_batch < 1 or linger_ms < 0 or max_buffer < max_batch:
             raise ValueError("need max_batch >= 1, linger_ms >= 0, max_buffer >= max_batch")
-        env = Settings.from_env()
-        broker_url = broker_url or env.broker_url
-        key_prefix = key_prefix or env.redis_key_prefix
+        if app is None:
+            broker_url, key_prefix = resolve_broker(broker_url, key_prefix)
+            app = _client_app(broker_url, key_prefix, timeout)
         self.max_batch = max_batch
         self.linger = linger_ms / 1000
         self.max_buffer = max_buffer
-        self._app = app or _client_app(broker_url, key_prefix, timeout)
+        self._app = app
         self._buffer: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()

@@ -7,7 +7,7 @@ import logging
 from kombu import Connection
 
 from alertworker.catalog import all_queues
-from alertworker.client import broker_transport_options
+from alertworker.client import broker_transport_options, resolve_broker
 from alertworker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -15,11 +15,10 @@ log = logging.getLogger(__name__)
 
 def queue_depths(settings: Settings, timeout: float = 2.0) -> dict[str, int]:
     """Messages ready per queue (a passive declare); a queue not declared yet counts 0."""
-    options = broker_transport_options(settings.broker_url, settings.redis_key_prefix, timeout)
+    url, prefix = resolve_broker(settings.broker_url, settings.redis_key_prefix)
+    options = broker_transport_options(url, prefix, timeout)
     depths: dict[str, int] = {}
-    with Connection(
-        settings.broker_url, transport_options=options, connect_timeout=timeout
-    ) as conn:
+    with Connection(url, transport_options=options, connect_timeout=timeout) as conn:
         channel = conn.channel()
         virtual = conn.transport.driver_type in ("redis", "memory")
         for queue in all_queues():

@@ -4,8 +4,9 @@ Flask, Celery, the CLI and the tests all build from :func:`load` (or :meth:`Sett
 with an explicit mapping). A bad value raises :class:`SettingsError` naming the variable, so a
 misconfigured process fails at start, not on its first event.
 
-Empty ``REDIS_URL`` means the embedded in-process stand-in (fakeredis); ``BROKER_URL``
-``memory://`` is Celery's in-process transport; the default ``DATABASE_URL`` is a SQLite file.
+Empty ``REDIS_URL`` means the embedded in-process stand-in (fakeredis); empty ``BROKER_URL``
+means the broker `alertworker run` serves on 127.0.0.1 and announces in the data folder
+(``alertworker.local_broker``); the default ``DATABASE_URL`` is a SQLite file in that folder.
 """
 
 from __future__ import annotations
@@ -22,16 +23,20 @@ class SettingsError(ValueError):
     """A variable of the environment has a value alertworker cannot use."""
 
 
+def data_dir() -> Path:
+    """The embedded default's folder: ``ALERTWORKER_DATA_DIR``, else ``var/`` of the cwd."""
+    return Path(os.environ.get("ALERTWORKER_DATA_DIR") or Path.cwd() / "var")
+
+
 def _default_sqlite_url() -> str:
-    data_dir = Path(os.environ.get("ALERTWORKER_DATA_DIR", Path.cwd() / "var"))
-    return f"sqlite:///{data_dir / 'alertworker.db'}"
+    return f"sqlite:///{data_dir() / 'alertworker.db'}"
 
 
 @dataclass(frozen=True)
 class Settings:
     database_url: str = ""
     redis_url: str = ""
-    broker_url: str = "memory://"
+    broker_url: str = ""  # empty: the broker of `alertworker run` (alertworker.local_broker)
     redis_key_prefix: str = "alertworker:"
     smtp_host: str = "localhost"
     smtp_port: int = 25
@@ -137,9 +142,10 @@ def _validate(s: Settings) -> None:
         "must be a redis:// URL (or empty for the embedded stand-in)",
     )
     need(
-        urlsplit(s.broker_url).scheme in ("redis", "rediss", "amqp", "pyamqp", "memory"),
+        not s.broker_url
+        or urlsplit(s.broker_url).scheme in ("redis", "rediss", "amqp", "pyamqp", "memory"),
         "BROKER_URL",
-        "must be a redis://, amqp:// or memory:// URL",
+        "must be a redis://, amqp:// or memory:// URL (or empty for `alertworker run`'s)",
     )
     need(bool(s.redis_key_prefix), "REDIS_KEY_PREFIX", "must not be empty")
     need(

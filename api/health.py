@@ -23,7 +23,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import text
 
-from alertworker.client import broker_transport_options
+from alertworker.client import broker_transport_options, resolve_broker
 from alertworker.queues import queue_depths
 from alertworker.settings import Settings
 from api.errors import ApiError
@@ -61,9 +61,9 @@ def _redis(svc: Services) -> None:
 
 
 def _broker(svc: Services) -> None:
-    s = svc.settings
-    options = broker_transport_options(s.broker_url, s.redis_key_prefix, TIMEOUT)
-    with Connection(s.broker_url, transport_options=options, connect_timeout=TIMEOUT) as conn:
+    url, prefix = resolve_broker(svc.settings.broker_url, svc.settings.redis_key_prefix)
+    options = broker_transport_options(url, prefix, TIMEOUT)
+    with Connection(url, transport_options=options, connect_timeout=TIMEOUT) as conn:
         conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=TIMEOUT)
 
 

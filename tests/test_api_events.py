@@ -91,6 +91,21 @@ def test_broker_down_is_503(settings, caller):
         app.extensions["alertworker"].close()
 
 
+def test_no_broker_at_all_is_503_not_an_accepted_event_nobody_reads(
+    settings, caller, tmp_path, monkeypatch
+):
+    """No BROKER_URL and no `alertworker run` serving from the working directory (SPEC §3)."""
+    monkeypatch.delenv("BROKER_URL", raising=False)
+    monkeypatch.delenv("ALERTWORKER_DATA_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    app = create_app(settings.replace(broker_url=""))
+    try:
+        r = app.test_client().post(EVENTS, json=EVENT, headers=caller().h)
+        assert "broker" in assert_error(r, 503, "unavailable")["message"]
+    finally:
+        app.extensions["alertworker"].close()
+
+
 @pytest.mark.parametrize("alert_type", sorted(ALERT_TYPES))
 def test_test_alert_sample_meets_default_conditions(
     client, caller, redis_client, settings, alert_type

@@ -2,12 +2,13 @@
 
 import base64
 import json
+import os
 import time
 
 import pytest
 from marshmallow import ValidationError
 
-from alertworker import client
+from alertworker import client, local_broker
 from alertworker.client import AlertPublisher, PublishError, resolve_alert, trigger_alert
 
 EVENT = {"tenant_id": "acme", "alert_type": "high_latency", "title": "slow"}
@@ -121,3 +122,44 @@ def test_the_client_imports_nothing_from_tasks_or_api():
         "print(bad); sys.exit(1 if bad else 0)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.fixture
+def no_broker_url(tmp_path, monkeypatch):
+    """No BROKER_URL, in a directory of our own; the client's default publisher forgotten."""
+    for name in ("BROKER_URL", "ALERTWORKER_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(client, "_default", None)
+    return tmp_path
+
+
+def test_a_client_with_no_broker_to_reach_raises(no_broker_url):
+    with pytest.raises(PublishError, match="no broker: BROKER_URL is not set"):
+        AlertPublisher()
+    with pytest.raises(PublishError, match="alertworker run"):
+        trigger_alert(**EVENT)
+
+
+def test_a_stale_file_of_a_killed_run_is_refused(no_broker_url):
+    import subprocess
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    local_broker.write(local_broker.LocalBroker("redis://127.0.0.1:1/0", "x:", gone.pid))
+    with pytest.raises(PublishError, match=f"stale .*pid {gone.pid}"):
+        trigger_alert(**EVENT)
+
+
+def test_without_a_url_the_client_publishes_to_the_announced_broker(
+    no_broker_url, settings, redis_client
+):
+    """The file `alertworker run` writes (here: a live pid, this run's Redis and key prefix)."""
+    announced = local_broker.LocalBroker(
+        settings.broker_url, settings.redis_key_prefix, os.getpid()
+    )
+    local_broker.write(announced, no_broker_url / "var")
+    event_id = trigger_alert(**EVENT)
+    assert [e["event_id"] for [e] in queued(redis_client, settings)] == [event_id]
+    local_broker.remove(os.getpid(), no_broker_url / "var")
+    assert not local_broker.path(no_broker_url / "var").exists()

@@ -6,7 +6,7 @@ from alertworker.settings import Settings, SettingsError
 def test_defaults_are_the_embedded_service():
     s = Settings.from_env({})
     assert s.database_url.startswith("sqlite:///") and s.embedded_redis
-    assert s.broker_url == "memory://" and s.redis_key_prefix == "alertworker:"
+    assert s.broker_url == "" and s.redis_key_prefix == "alertworker:"  # `alertworker run`'s
     assert (s.delivery_max_attempts, s.delivery_lease_seconds, s.http_timeout_seconds) == (
         8,
         300,
@@ -53,3 +53,16 @@ def test_a_bad_value_fails_naming_the_variable(name, value):
 
 def test_smtp_password_is_not_in_repr():
     assert "hunter2" not in repr(Settings.from_env({"SMTP_PASSWORD": "hunter2"}))
+
+
+def test_only_the_embedded_default_allows_loopback_receivers_by_default():
+    from alertworker.embedded import LOOPBACK, _defaults
+
+    assert _defaults(Settings.from_env({})) == {"OUTBOUND_ALLOWLIST": LOOPBACK}
+    for env in (
+        {"BROKER_URL": "redis://broker:6379/0"},
+        {"REDIS_URL": "redis://redis:6379/0"},
+        {"DATABASE_URL": "postgresql://db/alertworker"},
+        {"OUTBOUND_ALLOWLIST": "hooks.internal"},
+    ):
+        assert _defaults(Settings.from_env(env)) == {}, env
