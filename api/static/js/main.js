@@ -8,6 +8,7 @@ import { loadOnCall, resetOnCall } from "./oncall.js";
 import { loadVocabulary } from "./vocabulary.js";
 import { setUnread, setupCentre, startNotifications, stopNotifications } from "./notifications.js";
 import { loadSilences, openSilenceForm, resetSilences } from "./silences.js";
+import { resetWhy, setupWhy } from "./trail.js";
 
 function showLogin(message = "") {
   token.clear();
@@ -15,6 +16,8 @@ function showLogin(message = "") {
   resetConfigs();
   resetOnCall();
   resetSilences();
+  resetWhy();
+  $("#why-view").hidden = true;
   $("#login").hidden = false;
   $("#configs-view").hidden = true;
   $("#oncall-view").hidden = true;
@@ -30,6 +33,7 @@ async function showApp() {
   $("#configs-view").hidden = false;
   $("#oncall-view").hidden = false;
   $("#silences-view").hidden = false;
+  $("#why-view").hidden = false;
   $("#bell").hidden = false;
   $("#sign-out").hidden = false;
   try {
@@ -74,6 +78,7 @@ function init() {
   $("#empty-create").addEventListener("click", createConfig);
   $("#new-silence").addEventListener("click", () => openSilenceForm());
   setupCentre();
+  setupWhy();
   onUnauthorized(() => showLogin("Your token is no longer valid. Paste a new one."));
   if (token.get()) showApp();
   else showLogin();
