@@ -14,6 +14,8 @@
 6. in one transaction, ``recording.record`` has Postgres review what Redis allowed
    (``throttle_pg``) and writes the decisions: notifications, delivery rows, folds of
    suppressed events, the ``alert_throttles`` summary (silenced counts too); rejections too;
+   and the trail (§17): every step above told the batch's ``Trail`` what it decided, per
+   event and config, and it is written here with one statement;
 7. after the commit, hands the new deliveries to ``on_commit`` (the worker enqueues them),
    settles the provisional decisions in Redis (one round trip) and publishes the new
    notifications to the live stream.
@@ -204,7 +206,7 @@ class Pipeline:
     # -- steps ---------------------------------------------------------------------------------
 
     def _match(self, conn, sql, events, tenants, configs, result, replay) -> list[Group]:
-        outcomes, log_trail = result.outcomes, result.trail
+        outcomes, trail = result.outcomes, result.trail
         candidates: list[tuple[dict[str, Any], ConfigView]] = []
         for e in events:
             tenant_id = tenants[e["tenant_id"]][0]
@@ -213,11 +215,11 @@ class Pipeline:
                     if config.id != e["config_id"]:
                         continue
                 elif not config.is_active:
-                    log_trail.add(e["event_id"], _inactive(config.id))
+                    trail.add(e["event_id"], _inactive(config.id))
                     continue
                 outcome = evaluate(config.alert_type, config.conditions, e["context"])
                 if not outcome.met:
-                    log_trail.add(e["event_id"], (config.id, outcome.kind, outcome.reason, ()))
+                    trail.add(e["event_id"], entry(config.id, outcome.kind, outcome.reason))
                     outcomes["condition_not_met"] += 1
                     log.debug(
                         "event %s config %s: not met: %s", e["event_id"], config.id, outcome.reason
@@ -236,7 +238,7 @@ class Pipeline:
         for e, config in candidates:
             if (config.id, e["event_id"]) in done:
                 outcomes["duplicate"] += 1
-                log_trail.add(e["event_id"], entry(config.id, "duplicate", DUPLICATE))
+                trail.add(e["event_id"], entry(config.id, "duplicate", DUPLICATE))
                 continue
             fp = fingerprint(config.alert_type, config.group_by, e["context"])
             coalesce = config.cooldown_minutes > 0 and not e["is_test"]
@@ -265,12 +267,10 @@ def _trail_quiet(result: BatchResult) -> None:
         key = (q.config_id, q.outcome, q.by)
         if key not in shared:
             if q.outcome == "silenced":
-                item = entry(q.config_id, q.outcome, f"silenced by silence {q.by}",
-                                   silence_id=q.by)  # fmt: skip
+                item = entry(q.config_id, q.outcome, f"silenced by silence {q.by}", silence_id=q.by)
             else:
-                item = entry(q.config_id, q.outcome,
-                                   f"inhibited by open notification {q.by}",
-                                   notification_id=q.by)  # fmt: skip
+                why = f"inhibited by open notification {q.by}"
+                item = entry(q.config_id, q.outcome, why, notification_id=q.by)
             shared[key] = item
         result.trail.add(q.event_id, shared[key])
 

@@ -216,3 +216,29 @@ def test_the_trail_can_be_turned_off_for_the_benchmark(settings, session_factory
     Pipeline(off, session_factory, redis_client).process([ev("quota_exhausted")])
     with session_factory() as s:
         assert s.scalar(select(func.count()).select_from(EventTrail)) == 0
+
+
+def test_the_embedded_default_finds_events_on_sqlite(tmp_path, settings, redis_client):
+    """SQLite keeps ``event_ids`` as JSON and finds an id in it as text (no GIN there)."""
+    from alertworker import trail_query
+    from alertworker.auth import create_token
+    from alertworker.db import make_engine, make_session_factory, migrate
+
+    lite = settings.replace(database_url=f"sqlite:///{tmp_path}/trail.db")
+    migrate(lite)
+    engine = make_engine(lite)
+    factory = make_session_factory(engine)
+    with factory() as s:
+        row, _ = create_token(s, "acme", "admin@acme.test", "alerts:read")
+        tenant_id = row.tenant_id
+    storm = [ev("quota_exhausted") for _ in range(3)]
+    Pipeline(lite, factory, redis_client).process(storm)
+    with factory() as s:
+        for event in storm:
+            body = trail_query.get_event(s, tenant_id, event["event_id"])
+            assert body["event_count"] == 3 and only(body, "no_matching_config")
+        with pytest.raises(trail_query.NotFoundError):
+            trail_query.get_event(s, tenant_id, str(uuid.uuid4()))
+        listed = trail_query.list_events(s, tenant_id, outcome="no_matching_config")
+        assert [i["event_id"] for i in listed["items"]] == [storm[0]["event_id"]]
+    engine.dispose()
