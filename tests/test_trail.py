@@ -242,3 +242,16 @@ def test_the_embedded_default_finds_events_on_sqlite(tmp_path, settings, redis_c
         listed = trail_query.list_events(s, tenant_id, outcome="no_matching_config")
         assert [i["event_id"] for i in listed["items"]] == [storm[0]["event_id"]]
     engine.dispose()
+
+
+def test_the_openapi_document_describes_the_trail(client):
+    doc = client.get("/openapi.json").get_json()
+    one = doc["paths"][f"{EVENTS}/{{event_id}}"]["get"]
+    assert one["parameters"][0] == {"in": "path", "name": "event_id", "required": True,
+                                    "schema": {"type": "string"}}  # fmt: skip
+    assert {"401", "403", "404"} <= set(one["responses"])
+    listed = doc["paths"][EVENTS]["get"]
+    assert {p["name"] for p in listed["parameters"]} >= {"since", "outcome", "alert_type", "limit",
+                                                         "cursor"}  # fmt: skip
+    outcome = doc["components"]["schemas"]["TrailOutcome"]["properties"]["outcome"]
+    assert "hourly_cap" in outcome["enum"]
