@@ -112,7 +112,8 @@ def _parse(name: str, annotation: object, raw: str) -> object:
             return {"true": True, "1": True, "yes": True, "false": False, "0": False,
                     "no": False}[raw.lower()]  # fmt: skip
     except (ValueError, KeyError):
-        raise SettingsError(f"{name} must be a {kind}, got {raw!r}") from None
+        what = "true or false" if kind == "bool" else "a number"
+        raise SettingsError(f"{name} must be {what}, got {raw!r}") from None
     if kind.startswith("tuple"):
         return tuple(part.strip().lower() for part in raw.split(",") if part.strip())
     return raw

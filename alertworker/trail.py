@@ -58,9 +58,9 @@ class Trail:
 
     def rejected(self, tenant_id: int, row: dict[str, Any], raw: Any) -> None:
         """An event rejected for its tenant (``row`` is its ``rejected_events`` row); kept only
-        with an event id that can be looked up (a UUID)."""
+        with an event id that can be looked up (a UUID) and not taken by a valid event."""
         event_id = row.get("event_id")
-        if not self.enabled or not _is_uuid(event_id):
+        if not self.enabled or not _is_uuid(event_id) or event_id in self._of:
             return
         raw = raw if isinstance(raw, dict) else {}
         alert_type, title = raw.get("alert_type"), raw.get("title")

@@ -255,3 +255,16 @@ def test_the_openapi_document_describes_the_trail(client):
                                                          "cursor"}  # fmt: skip
     outcome = doc["components"]["schemas"]["TrailOutcome"]["properties"]["outcome"]
     assert "hourly_cap" in outcome["enum"]
+
+
+def test_trail_settings_are_parsed_and_checked():
+    from alertworker.settings import Settings, SettingsError
+
+    s = Settings.from_env({"TRAIL_RETENTION_HOURS": "24", "TRAIL_ENABLED": "false"})
+    assert (s.trail_retention_hours, s.trail_enabled) == (24, False)
+    assert Settings.from_env({}).trail_retention_hours == 72 and Settings.from_env({}).trail_enabled
+    for env, message in ({"TRAIL_ENABLED": "maybe"}, "TRAIL_ENABLED must be true or false"), (
+        {"TRAIL_RETENTION_HOURS": "0"}, "TRAIL_RETENTION_HOURS must be >= 1"
+    ):  # fmt: skip
+        with pytest.raises(SettingsError, match=message):
+            Settings.from_env(env)
