@@ -8,6 +8,7 @@ used here for a key left out (``CONDITION_DEFAULTS``); this module only evaluate
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,7 +20,8 @@ from alertworker.schemas.configs import CONDITION_DEFAULTS
 @dataclass(frozen=True)
 class Outcome:
     met: bool
-    reason: str = ""
+    reason: str = ""  # names the field, its value and the threshold (the trail shows it, §17)
+    kind: str = "condition_not_met"  # or provider_filtered (``provider_names``)
 
 
 MET = Outcome(True)
@@ -45,7 +47,7 @@ def _at_least(context: Mapping[str, Any], key: str, threshold: float) -> Outcome
     if value is None:
         return _missing(key)
     if value < threshold:
-        return _not_met(f"context.{key}={value:g} below {threshold:g}")
+        return _not_met(f"context.{key} = {value:g} is below {threshold:g}")
     return MET
 
 
@@ -70,11 +72,16 @@ def _circuit_breaker_opened(c: Mapping[str, Any], ctx: Mapping[str, Any]) -> Out
 def _cost_limit_warning(c: Mapping[str, Any], ctx: Mapping[str, Any]) -> Outcome:
     threshold = condition_value(c, "cost_limit_warning", "threshold")
     pct = _number(ctx, "percentage")  # a percentage, 0..100 (and past 100 when over)
-    pct = pct / 100 if pct is not None else _ratio(ctx, "current_value", "limit_value")
-    if pct is None:
+    if pct is not None:
+        if pct / 100 < threshold:
+            return _not_met(f"context.percentage = {pct:g} is below {threshold * 100:g}")
+        return MET
+    ratio = _ratio(ctx, "current_value", "limit_value")
+    if ratio is None:
         return _not_met("context.percentage (or current_value/limit_value) missing or not a number")
-    if pct < threshold:
-        return _not_met(f"usage {pct:.3g} below threshold {threshold:g}")
+    if ratio < threshold:
+        return _not_met(f"context.current_value / context.limit_value = {ratio:.3g} is below "
+                        f"threshold {threshold:g}")  # fmt: skip
     return MET
 
 
@@ -84,7 +91,9 @@ def _rate_limit_warning(c: Mapping[str, Any], ctx: Mapping[str, Any]) -> Outcome
     if ratio is None:
         return _not_met("context.requests/limit missing or not a number")
     if ratio < threshold:
-        return _not_met(f"requests/limit {ratio:.3g} below threshold {threshold:g}")
+        return _not_met(
+            f"context.requests / context.limit = {ratio:.3g} is below threshold {threshold:g}"
+        )
     return MET
 
 
@@ -114,6 +123,8 @@ def evaluate(alert_type: str, conditions: Mapping[str, Any], context: Mapping[st
     if providers:
         name = context.get("provider_name")
         if name not in providers:
-            return _not_met(f"provider {name!r} not in provider_names")
+            return Outcome(False, f"context.provider_name = {json.dumps(name, default=str)} is "
+                                  f"not in provider_names {json.dumps(providers)}",
+                           "provider_filtered")  # fmt: skip
     rule = _RULES.get(alert_type)
     return rule(conditions, context) if rule else MET

@@ -38,6 +38,7 @@ from alertworker.catalog import ALERT_TYPES
 from alertworker.models import AlertConfig, AlertNotification, EndpointHealth, NotificationDelivery
 from alertworker.settings import Settings
 from alertworker.throttle import fingerprint
+from alertworker.trail import Trail, entry
 
 log = logging.getLogger(__name__)
 
@@ -181,11 +182,18 @@ def _announce(
         notification_id=notification.id, tenant_id=tenant_id, channel="in_app",
         status="delivered", attempts=1, delivered_at=now,
     ))  # fmt: skip
+    trail = Trail()  # §17: why it notified without a config
+    trail.event(tenant_id, {"event_id": event_id, "alert_type": ALERT_TYPE, "title": title})
+    trail.add(event_id, entry(None, "notified", _IN_APP, notification_id=notification.id))
+    trail.write(session.connection(), now)
     failing.notifications.append({
         "id": notification.id, "tenant_id": tenant_id, "config_id": None,
         "alert_type": ALERT_TYPE, "severity": severity, "title": title,
         "occurrence_count": 1, "triggered_at": now.isoformat(), "is_test": False,
     })  # fmt: skip
+
+
+_IN_APP = "notified in-app: the tenant has no active delivery_failing config (SPEC §18)"
 
 
 def after_commit(

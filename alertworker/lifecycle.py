@@ -32,6 +32,7 @@ from alertworker.deliveries import Pending
 from alertworker.models import AlertConfig, AlertNotification, AlertThrottle, NotificationDelivery
 from alertworker.settings import Settings
 from alertworker.throttle import Decision, Throttle, fingerprint
+from alertworker.trail import Trail, entry
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +188,7 @@ def after_commit(redis: Any, settings: Settings, resolved: Sequence[Resolved]) -
 def resolve_events(
     conn: Any, events: Sequence[dict[str, Any]], tenants: dict[str, tuple[int, int]],
     configs: dict[int, dict[str, list[ConfigView]]], now: datetime, lease_seconds: int,
-    outcomes: Any,
+    outcomes: Any, trail: Trail,
 ) -> tuple[list[Resolved], list[Pending]]:  # fmt: skip
     """Resolve what each resolve event, and each recovery event of a pair, closes: the open
     notifications of the tenant's configs of the type whose fingerprint (with that config's
@@ -209,12 +210,23 @@ def resolve_events(
         closed = claim(conn, where, reason, now, event_id=e["event_id"]) if pairs else []
         resolved += closed
         outcomes["resolved"] += len(closed)
+        by_config: dict[int | None, list[int]] = {}
+        for r in closed:
+            by_config.setdefault(r.config_id, []).append(r.id)
+        for config_id, ids in by_config.items():
+            why = "a resolve event" if reason == "event" else f"the recovery event of {alert_type}"
+            trail.add(e["event_id"], entry(config_id, "resolved", f"resolved by {why}",
+                                           notification_ids=tuple(ids)))  # fmt: skip
         if not closed and reason == "event":
             outcomes["nothing_to_resolve"] += 1
+            trail.add(e["event_id"], entry(None, "nothing_to_resolve", _NOTHING))
             event_id = e["event_id"]
             log.info("event %s: nothing to resolve", event_id, extra={"event_id": event_id})
     pending = follow_up(conn, [r.id for r in resolved], "resolve", now, lease_seconds)
     return resolved, pending
+
+
+_NOTHING = "no open alert of this type with this event's fingerprint"
 
 
 def reopen(

@@ -57,3 +57,8 @@ ESCALATION_TARGETS = Counter(
     "Escalation targets: delivery rows made, or why none",
     ["outcome"],  # delivery, nobody_on_call, unknown_user
 )
+TRAIL_ROWS = Counter(
+    "alertworker_trail_rows_total",
+    "Rows written to the trail (SPEC §17): one per batch and set of events with equal outcomes",
+)
+TRAIL_EVENTS = Counter("alertworker_trail_events_total", "Events recorded in the trail (§17)")

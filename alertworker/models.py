@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
+    JSON,
     Enum,
     ForeignKey,
     Index,
@@ -25,6 +26,7 @@ from sqlalchemy import (
     true,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import (
     Mapped,
     Session,
@@ -452,3 +454,36 @@ class EndpointHealth(Base):
     config: Mapped[AlertConfig] = relationship(
         backref=backref("health", order_by="EndpointHealth.channel", passive_deletes=True)
     )
+
+
+# --- the trail (SPEC §17) ---------------------------------------------------------------------
+
+# Postgres: uuid[] (16 bytes an id) behind a GIN index; SQLite: a JSON list, searched as text.
+EventIdsType = JSON().with_variant(ARRAY(UUID(as_uuid=False)), "postgresql")
+
+
+class EventTrail(Base):
+    """What became of events, per config considered: one row per batch and set of events
+    whose outcomes are the same, so a storm coalesced in a batch is one row for all its event
+    ids (``event_ids``; ``event_id`` is the first). ``kinds`` lists the outcomes between
+    spaces (`` notified cooldown ``) for the list's filter; see ``alertworker.trail``."""
+
+    __tablename__ = "event_trail"
+    __table_args__ = (
+        Index(None, "tenant_id", "id"),
+        Index(None, "received_at"),
+        Index("ix_event_trail_event_ids", "event_ids", postgresql_using="gin").ddl_if(
+            dialect="postgresql"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    received_at: Mapped[datetime]
+    event_id: Mapped[str] = mapped_column(String(64))
+    event_ids: Mapped[list[str]] = mapped_column(EventIdsType)
+    event_count: Mapped[int]
+    alert_type: Mapped[str | None] = mapped_column(String(64))
+    title: Mapped[str | None] = mapped_column(String(200))
+    kinds: Mapped[str] = mapped_column(String(400))
+    outcomes: Mapped[list[Any]]

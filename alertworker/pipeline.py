@@ -14,6 +14,8 @@
 6. in one transaction, ``recording.record`` has Postgres review what Redis allowed
    (``throttle_pg``) and writes the decisions: notifications, delivery rows, folds of
    suppressed events, the ``alert_throttles`` summary (silenced counts too); rejections too;
+   and the trail (§17): every step above told the batch's ``Trail`` what it decided, per
+   event and config, and it is written here with one statement;
 7. after the commit, hands the new deliveries to ``on_commit`` (the worker enqueues them),
    settles the provisional decisions in Redis (one round trip) and publishes the new
    notifications to the live stream.
@@ -47,6 +49,7 @@ from alertworker.schemas import EventSchema
 from alertworker.settings import Settings
 from alertworker.silencing import Quiet, Silencing
 from alertworker.throttle import Decision, Settlement, Throttle, fingerprint
+from alertworker.trail import DUPLICATE, Entry, Trail, entry
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +67,7 @@ class BatchResult:
     settlements: list[Settlement] = field(default_factory=list)  # to tell Redis after it
     quiet: list[Quiet] = field(default_factory=list)  # §16: silenced / inhibited, and by what
     silenced: Counter[tuple[int, str]] = field(default_factory=Counter)  # by (config, fp)
+    trail: Trail = field(default_factory=Trail)  # §17: every outcome, by event
 
 
 class Pipeline:
@@ -117,9 +121,10 @@ class Pipeline:
         throttle, so a late replay cannot take a cooldown or a place in the hourly window.
         ``on_commit`` gets the new deliveries right after the commit (the worker enqueues
         them there, first thing, for latency); they are also in the result."""
-        result = BatchResult(received=len(raw_events))
+        result = BatchResult(received=len(raw_events), trail=Trail(self.settings.trail_enabled))
         now = self.clock()
         events, rejects, seen = [], [], set()
+        invalid: list[tuple[dict[str, Any], Any]] = []  # (rejection row, raw): for the trail
         for raw in raw_events:
             if not isinstance(raw, dict):
                 rejects.append(rejection(raw, "invalid: an event must be a JSON object"))
@@ -130,6 +135,7 @@ class Pipeline:
                 rejects.append(
                     rejection(raw, "invalid: " + json.dumps(err.messages, sort_keys=True))
                 )
+                invalid.append((rejects[-1], raw))
                 continue
             if event["event_id"] not in seen:  # the same event twice in a batch counts once
                 seen.add(event["event_id"])
@@ -138,7 +144,9 @@ class Pipeline:
         with self.session_factory() as session:
             sql = statements.for_dialect(session.get_bind().dialect.name)
             conn = session.connection()
-            slugs = list({e["tenant_id"] for e in events})
+            slugs = list(
+                {e["tenant_id"] for e in events} | {r["tenant_slug"] for r, _ in invalid} - {None}
+            )
             tenants = {
                 slug: (tid, version)
                 for tid, slug, version in (
@@ -149,17 +157,23 @@ class Pipeline:
                 if e["tenant_id"] not in tenants:
                     rejects.append(rejection(_wire(e), f"unknown tenant: {e['tenant_id']!r}"))
             events = [e for e in events if e["tenant_id"] in tenants]
+            for e in events:
+                result.trail.event(tenants[e["tenant_id"]][0], e)
+            for row, raw in invalid:
+                if row["tenant_slug"] in tenants:
+                    result.trail.rejected(tenants[row["tenant_slug"]][0], row, raw)
             configs = self.configs.get(session, dict(tenants.values()))
             lease = self.settings.delivery_lease_seconds
             # SPEC §13: resolves (and recovery pairs) first; resolve events skip the rest
             resolved, closing = lifecycle.resolve_events(
-                conn, events, tenants, configs, now, lease, result.outcomes
+                conn, events, tenants, configs, now, lease, result.outcomes, result.trail
             )
             events = [e for e in events if e["action"] == "trigger"]
 
-            groups = self._match(conn, sql, events, tenants, configs, result.outcomes, replay)
+            groups = self._match(conn, sql, events, tenants, configs, result, replay)
             # §16: silenced and inhibited events leave here, before the throttle
             groups = self.silencing.apply(session, groups, dict(tenants.values()), now, result)
+            _trail_quiet(result)
             decisions = self._decide(groups, now)
             decisions = lifecycle.reopen(
                 conn, groups, decisions, self.throttle, lambda again: self._decide(again, now)
@@ -167,6 +181,7 @@ class Pipeline:
             summaries = recording.record(conn, sql, groups, decisions, now, lease, result)
             result.deliveries += closing
             record_rejections(session, rejects)
+            result.trail.write(conn, now)
             session.commit()
         if on_commit is not None and result.deliveries:
             on_commit(result.deliveries)
@@ -197,9 +212,10 @@ class Pipeline:
         events: list[dict[str, Any]],
         tenants: dict[str, Any],
         configs: dict[int, Any],
-        outcomes: Counter[str],
+        result: BatchResult,
         replay: bool,
     ) -> list[Group]:
+        outcomes, trail = result.outcomes, result.trail
         candidates: list[tuple[dict[str, Any], ConfigView]] = []
         for e in events:
             tenant_id = tenants[e["tenant_id"]][0]
@@ -208,9 +224,11 @@ class Pipeline:
                     if config.id != e["config_id"]:
                         continue
                 elif not config.is_active:
+                    trail.add(e["event_id"], _inactive(config.id))
                     continue
                 outcome = evaluate(config.alert_type, config.conditions, e["context"])
                 if not outcome.met:
+                    trail.add(e["event_id"], entry(config.id, outcome.kind, outcome.reason))
                     outcomes["condition_not_met"] += 1
                     log.debug(
                         "event %s config %s: not met: %s", e["event_id"], config.id, outcome.reason
@@ -229,6 +247,7 @@ class Pipeline:
         for e, config in candidates:
             if (config.id, e["event_id"]) in done:
                 outcomes["duplicate"] += 1
+                trail.add(e["event_id"], entry(config.id, "duplicate", DUPLICATE))
                 continue
             fp = fingerprint(config.alert_type, config.group_by, e["context"])
             coalesce = config.cooldown_minutes > 0 and not e["is_test"]
@@ -244,6 +263,25 @@ class Pipeline:
         asked = self.throttle.decide([g.request() for g in throttled], int(now.timestamp() * 1000))
         answers = dict(zip(map(id, throttled), asked, strict=True))
         return [answers.get(id(g), Decision(True, "test")) for g in groups]
+
+
+def _inactive(config_id: int) -> Entry:
+    return entry(config_id, "inactive", "the config is inactive (is_active false)")
+
+
+def _trail_quiet(result: BatchResult) -> None:
+    """The trail of the events that a silence or an inhibition kept quiet (§16)."""
+    shared: dict[tuple[int, str, int], Entry] = {}
+    for q in result.quiet:
+        key = (q.config_id, q.outcome, q.by)
+        if key not in shared:
+            if q.outcome == "silenced":
+                item = entry(q.config_id, q.outcome, f"silenced by silence {q.by}", silence_id=q.by)
+            else:
+                why = f"inhibited by open notification {q.by}"
+                item = entry(q.config_id, q.outcome, why, notification_id=q.by)
+            shared[key] = item
+        result.trail.add(q.event_id, shared[key])
 
 
 def _lock_conflict(exc: OperationalError) -> bool:

@@ -62,6 +62,7 @@ def record(
     metrics.THROTTLE_FAIL_OPEN.inc(sum(d.reason == "fail_open" for _, d in notify))
 
     created = _insert_notifications(conn, sql, notify, now)
+    result.trail.decided(final, {id(g): nid for g, nid in created})
     summaries = []
     delivery_rows = []
     lease = now + timedelta(seconds=lease_seconds)

@@ -1,6 +1,6 @@
 """Retention (NOTIFICATION_RETENTION_DAYS): delete old notifications (their deliveries go with
-them, ON DELETE CASCADE), old digests and old rejected events, in bounded batches so no run
-holds long locks."""
+them, ON DELETE CASCADE), old digests and old rejected events, and the trail past
+TRAIL_RETENTION_HOURS (SPEC §17), in bounded batches so no run holds long locks."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import sessionmaker
 
 from alertworker.db import utcnow
-from alertworker.models import AlertNotification, NotificationDigest, RejectedEvent
+from alertworker.models import AlertNotification, EventTrail, NotificationDigest, RejectedEvent
 from alertworker.settings import Settings
 
 
@@ -23,12 +23,14 @@ def prune(
     max_batches: int = 100,
 ) -> dict[str, int]:
     """Delete rows older than the retention period; returns how many per table."""
-    cutoff = (now or utcnow()) - timedelta(days=settings.notification_retention_days)
+    now = now or utcnow()
+    old = now - timedelta(days=settings.notification_retention_days)
     deleted: dict[str, int] = {}
-    for model, column in (
-        (AlertNotification, AlertNotification.triggered_at),
-        (NotificationDigest, NotificationDigest.period_end),
-        (RejectedEvent, RejectedEvent.received_at),
+    for model, column, cutoff in (
+        (AlertNotification, AlertNotification.triggered_at, old),
+        (NotificationDigest, NotificationDigest.period_end, old),
+        (RejectedEvent, RejectedEvent.received_at, old),
+        (EventTrail, EventTrail.received_at, now - timedelta(hours=settings.trail_retention_hours)),
     ):
         total = 0
         for _ in range(max_batches):

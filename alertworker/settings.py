@@ -65,6 +65,8 @@ class Settings:
     sms_from: str = ""
     escalation_interval_seconds: float = 15.0
     endpoint_failure_alert_after: int = 5  # consecutive failed deliveries -> delivery_failing
+    trail_retention_hours: int = 72  # SPEC §17
+    trail_enabled: bool = True  # off only to measure what the trail costs (the benchmark)
 
     @property
     def embedded_redis(self) -> bool:
@@ -111,8 +113,12 @@ def _parse(name: str, annotation: object, raw: str) -> object:
             return int(raw)
         if kind == "float":
             return float(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+        if kind == "bool":
+            return {"true": True, "1": True, "yes": True, "false": False, "0": False,
+                    "no": False}[raw.lower()]  # fmt: skip
+    except (ValueError, KeyError):
+        what = "true or false" if kind == "bool" else "a number"
+        raise SettingsError(f"{name} must be {what}, got {raw!r}") from None
     if kind.startswith("tuple"):
         return tuple(part.strip().lower() for part in raw.split(",") if part.strip())
     return raw
@@ -177,6 +183,7 @@ def _validate(s: Settings) -> None:
     need(s.twilio_account_sid.isalnum() or not s.twilio_account_sid, "TWILIO_ACCOUNT_SID",
          "must be letters and digits (AC…)")  # fmt: skip
     need(s.notification_retention_days >= 1, "NOTIFICATION_RETENTION_DAYS", "must be >= 1")
+    need(s.trail_retention_hours >= 1, "TRAIL_RETENTION_HOURS", "must be >= 1")
     need(
         0 < s.throttle_provisional_seconds <= 300,
         "THROTTLE_PROVISIONAL_SECONDS",

@@ -31,6 +31,7 @@ from api import (
     silences,
     stream,
     test_alerts,
+    trail,
     users,
     web,
 )
@@ -52,7 +53,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     errors.register(app)
     for module in (
         configs, notifications, stream, preferences, events, test_alerts,
-        users, schedules, escalation, silences, inhibit_rules, deliveries, catalog, me,
+        users, schedules, escalation, silences, inhibit_rules, deliveries, catalog, me, trail,
     ):  # fmt: skip
         app.register_blueprint(module.bp, url_prefix=API_PREFIX)
     app.register_blueprint(health.bp)

@@ -28,7 +28,7 @@ _ERRORS = {
 _PARAM = re.compile(r"<(?:[a-z]+(?:\([^)]*\))?:)?([a-z_]+)>")
 
 
-def _operation(view: Any, method: str, path_params: list[str]) -> dict[str, Any]:
+def _operation(view: Any, method: str, path_params: list[tuple[str, bool]]) -> dict[str, Any]:
     info = getattr(view, "openapi", {})
     summary = (view.__doc__ or view.__name__).strip().splitlines()[0]
     status = info.get("status", 200)
@@ -46,8 +46,13 @@ def _operation(view: Any, method: str, path_params: list[str]) -> dict[str, Any]
         "responses": {str(status): ok},
     }
     params: list[dict[str, Any]] = [
-        {"in": "path", "name": name, "required": True, "schema": {"type": "integer"}}
-        for name in path_params
+        {
+            "in": "path",
+            "name": name,
+            "required": True,
+            "schema": {"type": "integer" if numeric else "string"},
+        }
+        for name, numeric in path_params
     ]
     if info.get("query") is not None:
         params.append({"in": "query", "schema": info["query"]})
@@ -94,7 +99,7 @@ def build_spec(app: Flask) -> dict[str, Any]:
             continue
         view = app.view_functions[rule.endpoint]
         path = _PARAM.sub(r"{\1}", rule.rule)
-        names = _PARAM.findall(rule.rule)
+        names = [(n, f"<int:{n}>" in rule.rule) for n in _PARAM.findall(rule.rule)]
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             paths.setdefault(path, {})[method.lower()] = _operation(view, method.lower(), names)
     for path, operations in sorted(paths.items()):

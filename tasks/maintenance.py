@@ -55,7 +55,8 @@ def escalate() -> int:
 
 @app.task(name="alertworker.prune")
 def prune() -> dict[str, int]:
-    """Delete notifications and rejected events past NOTIFICATION_RETENTION_DAYS."""
+    """Delete notifications and rejected events past NOTIFICATION_RETENTION_DAYS and the trail
+    past TRAIL_RETENTION_HOURS."""
     rt = runtime()
     deleted = retention.prune(rt.settings, rt.session_factory)
     log.info("retention pruned %s", deleted)

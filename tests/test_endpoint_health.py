@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from alertworker import deliveries, endpoint_health
+from alertworker import deliveries, endpoint_health, trail_query
 from alertworker.endpoint_health import Finished
 from alertworker.models import AlertNotification, EndpointHealth, NotificationDelivery
 from alertworker.pipeline import Pipeline
@@ -131,6 +131,10 @@ def test_delivery_failing_once_per_destination_per_day_in_app_without_a_config(
     assert alert.context == {"config_id": a.id, "channel": "webhook", "failures": 5,
                              "last_error": "127.0.0.1: HTTP 500", "config_name": "a"}  # fmt: skip
     assert health(session_factory, a.id).last_alerted_at == day + timedelta(hours=1)
+    with session_factory() as s:  # the trail says why it notified without a config (§17)
+        why = trail_query.get_event(s, tenant.id, alert.event_id)["outcomes"]
+    assert [(o["outcome"], o["notification_id"]) for o in why] == [("notified", alert.id)]
+    assert "no active delivery_failing config" in why[0]["reason"]
 
     almost = day + timedelta(hours=25) - timedelta(microseconds=1)  # 24 h after the alert
     assert not _record(settings, session_factory, [_finished(a)], almost).notifications

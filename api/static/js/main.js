@@ -11,8 +11,9 @@ import { loadVocabulary } from "./vocabulary.js";
 import { setUnread, setupCentre, startNotifications, stopNotifications } from "./notifications.js";
 import { loadPreferences, setupPreferences } from "./preferences.js";
 import { loadSilences, openSilenceForm, resetSilences } from "./silences.js";
+import { resetWhy, setupWhy } from "./trail.js";
 
-const VIEWS = ["#notifications-view", "#configs-view", "#oncall-view", "#silences-view", "#preferences-view"];
+const VIEWS = ["#notifications-view", "#configs-view", "#oncall-view", "#silences-view", "#preferences-view", "#why-view"];
 const SIGNED_IN = [...VIEWS, "#bell", "#sign-out", "#nav", "#whoami"];
 
 function showLogin(message = "") {
@@ -22,6 +23,7 @@ function showLogin(message = "") {
   resetOnCall();
   resetSilences();
   resetFeed();
+  resetWhy();
   $("#login").hidden = false;
   for (const id of SIGNED_IN) $(id).hidden = true;
   $("#login-error").textContent = message;
@@ -95,6 +97,7 @@ function init() {
   setupCentre();
   setupFeed();
   setupPreferences();
+  setupWhy();
   onUnauthorized(() => showLogin("Your token is no longer valid. Paste a new one."));
   if (token.get()) showApp();
   else showLogin();
