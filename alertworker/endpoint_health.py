@@ -150,6 +150,8 @@ def _announce(
     title = f"Deliveries to {f.config_name[:120]} ({f.channel}) are failing"
     message = f"{failures} deliveries in a row failed. Last error: {error or 'none recorded'}"
     tenant_id = session.scalar(select(AlertConfig.tenant_id).where(AlertConfig.id == f.config_id))
+    if tenant_id is None:
+        return  # the config was deleted meanwhile: nobody to tell
     routed = session.scalar(
         select(func.count())
         .select_from(AlertConfig)

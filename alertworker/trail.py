@@ -18,7 +18,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from alertworker import metrics
 from alertworker.models import EventTrail
@@ -148,7 +148,7 @@ _NOTIFIED = {
 }
 
 
-def _is_uuid(value: Any) -> bool:
+def _is_uuid(value: Any) -> TypeGuard[str]:
     if not isinstance(value, str):
         return False
     try:

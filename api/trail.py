@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint
+from flask.typing import ResponseReturnValue
 
 from alertworker import trail_query
 from alertworker.schemas.trail import EventTrailPageSchema, EventTrailQuerySchema, EventTrailSchema
@@ -17,7 +18,7 @@ ONE, PAGE = EventTrailSchema(), EventTrailPageSchema()
 @bp.get("/admin/alerts/events")
 @require("alerts:read")
 @doc(query=EventTrailQuerySchema, response=PAGE)
-def list_events():
+def list_events() -> ResponseReturnValue:
     """Processed events with their outcomes, newest first; follow next_cursor for more."""
     filters = query(EventTrailQuerySchema())
     return reply(PAGE, trail_query.list_events(db(), principal().tenant_id, **filters))
@@ -26,6 +27,6 @@ def list_events():
 @bp.get("/admin/alerts/events/<event_id>")
 @require("alerts:read")
 @doc(response=ONE)
-def get_event(event_id: str):
+def get_event(event_id: str) -> ResponseReturnValue:
     """One event's outcome per config considered, each with its reason; 404 if unknown."""
     return reply(ONE, trail_query.get_event(db(), principal().tenant_id, event_id))
