@@ -85,7 +85,9 @@ beat_schedule = {
     "run-escalations": {
         "task": "alertworker.escalate",
         "schedule": _settings.escalation_interval_seconds,
-        "options": {"expires": _settings.escalation_interval_seconds},
+        # A page must not be starved: a run that waited behind a busy worker still runs (each
+        # is cheap when nothing is due); only runs older than a minute are dropped.
+        "options": {"expires": max(60.0, _settings.escalation_interval_seconds)},
     },
     "prune-old-rows": {
         "task": "alertworker.prune",
