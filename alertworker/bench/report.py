@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import statistics
 import sys
 import time
 from datetime import UTC, datetime
@@ -77,10 +78,10 @@ def machine(servers: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def write_json(results: dict[str, Any], folder: Path) -> Path:
+def write_json(results: dict[str, Any], folder: Path, name: str = "bench") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = folder / f"bench-{stamp}.json"
+    path = folder / f"{name}-{stamp}.json"
     path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     return path
 
@@ -166,4 +167,131 @@ def table(r: dict[str, Any]) -> str:
         f"{t['checks']['duplicate_requests'] + n['checks']['duplicate_requests']}"
         f"{' + ' + str(lat['checks']['duplicate_requests'])}, same key only)"
     )
+    return "\n".join(rows)
+
+
+def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One result shaped like each run's, every number the median over the runs (the first
+    run's keys and texts; ``None`` where a run lacks the figure)."""
+
+    def merge(values: list[Any]) -> Any:
+        head = values[0]
+        if isinstance(head, dict):
+            return {
+                k: merge([v.get(k) if isinstance(v, dict) else None for v in values]) for k in head
+            }
+        numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+        if numbers and len(numbers) == len(values):
+            return statistics.median(numbers)
+        return head
+
+    return merge(runs)
+
+
+def _value(value: float | None, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def http_table(r: dict[str, Any], targets: dict[str, tuple[str, float]]) -> str:
+    """The HTTP mode's results (one run's, or the medians of several) as a table."""
+    m, s, d, lat, p = r["machine"], r["storm"], r["distinct"], r["latency"], r["post"]
+    runs = r.get("runs")
+    rows = [
+        f"alertworker bench --http  {r['started_at']}"
+        + (f"  (medians of {len(runs)} runs)" if runs else ""),
+        f"machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']}, "
+        f"PostgreSQL {m['postgres']}, Redis {m['redis']}; load average at start "
+        f"{m['load_average_at_start']}, at end {m.get('load_average_at_end')} (shared machine?)",
+        *(f"{name + ':':<8} {' '.join(argv)}" for name, argv in r["commands"].items()),
+        "",
+        f"{'figure':<58}{'value':>12}  {'unit':<16}target",
+        f"{'-' * 58}{'-' * 12}  {'-' * 16}{'-' * 16}",
+    ]
+
+    def row(name: str, value: float | None, unit: str, key: str = "", fmt: str = ",.0f") -> None:
+        target = ""
+        if key:
+            op, bound = targets[key]
+            verdict = "met" if r["targets"][key] else "MISSED"
+            target = f"{op} {bound:,}: {verdict}"
+        rows.append(f"{name:<58}{_value(value, fmt):>12}  {unit:<16}{target}")
+
+    def cpu(name: str, per: dict[str, float], key: str = "", pg_key: str = "") -> None:
+        row(f"  {name}: ours (api + workers + beat)", per["ours"], "µs", key)
+        rows.append(
+            f"{'':<4}api {_value(per['api'], ',.0f')}, workers "
+            f"{_value(per['workers'], ',.0f')}, beat {_value(per['beat'], ',.0f')} µs; "
+            f"bench process (clients, receiver) {_value(per['bench'], ',.0f')} µs"
+        )
+        row(f"  {name}: Postgres (the bench database's backends)", per["postgres"], "µs", pg_key)
+        row(f"  {name}: Redis server (whole process)", per.get("redis"), "µs")
+        row(f"  {name}: RabbitMQ (beam.smp, whole process)", per.get("rabbitmq"), "µs")
+
+    row(
+        "start: migrate, then api, 2 workers, beat all ready",
+        r["start_seconds"],
+        "s",
+        "start_seconds",
+        ",.1f",
+    )
+    row(
+        f"storm: {s['events']:,} events / {s['fingerprints']} fps, arrays of {s['array']}, "
+        f"{s['clients']} clients",
+        s["accepted_per_second"],
+        "accepted/s",
+        "storm_accepted_per_second",
+    )
+    row("  processed (the throttle summary counts them)", s["processed_per_second"], "events/s")
+    cpu("CPU per event", s["cpu_us_per_event"], "storm_cpu_us_per_event")
+    row(
+        f"distinct: {d['events']:,} events / as many fps, one webhook each",
+        d["delivered_per_second"],
+        "delivered/s",
+        "distinct_delivered_per_second",
+    )
+    row("  accepted", d["accepted_per_second"], "events/s")
+    cpu(
+        "CPU per notification",
+        d["cpu_us_per_notification"],
+        "distinct_cpu_us_per_notification",
+        "distinct_postgres_us_per_notification",
+    )
+    for how, label in (("http", "POST"), ("client", "Python client")):
+        for q in ("p50", "p95", "p99", "max"):
+            key = f"latency_{q}_ms" if how == "http" and q in ("p50", "p99") else ""
+            row(
+                f"latency {label} -> webhook {q} ({lat['events']} at {lat['rate']:g}/s)",
+                lat[how][f"{q}_ms"],
+                "ms",
+                key,
+                ",.1f",
+            )
+    row(
+        "  POST answered p50 at that rate", lat["http"]["post_answered"]["p50_ms"], "ms", "", ",.1f"
+    )
+    row(
+        f"post: single-event POST answered p50 ({p['single_posts']:,}, one client)",
+        p["one_client"]["p50_ms"],
+        "ms",
+        "post_p50_ms",
+        ",.1f",
+    )
+    row("  p99", p["one_client"]["p99_ms"], "ms", "", ",.1f")
+    row(
+        f"post: {p['concurrent_posts']:,} single-event POSTs, {p['clients']} clients",
+        p["requests_per_second"],
+        "requests/s",
+        "post_requests_per_second",
+    )
+    row("  answered p50 / p99 under that load", p["many_clients"]["p50_ms"], "ms", "", ",.1f")
+    row("", p["many_clients"]["p99_ms"], "ms", "", ",.1f")
+    cpu("CPU per request while posting", p["cpu_us_per_request_while_posting"])
+    dupes = sum(
+        r[w]["checks"]["duplicate_requests"] for w in ("storm", "distinct", "latency", "post")
+    )
+    rows += [
+        "",
+        "checks: every expected notification exists once, every event is accounted for, "
+        f"every delivery delivered and received (duplicate requests: {dupes}, same key only)",
+    ]
     return "\n".join(rows)
