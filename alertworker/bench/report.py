@@ -188,8 +188,12 @@ def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return merge(runs)
 
 
-def _value(value: float | None, fmt: str) -> str:
+def _value(value: float | None, fmt: str = ",.0f") -> str:
     return "-" if value is None else format(value, fmt)
+
+
+def _ms(q: dict[str, float], keys: tuple[str, ...] = ("p50", "p95", "p99", "max")) -> str:
+    return " / ".join(_value(q[f"{k}_ms"], ",.1f") for k in keys)
 
 
 def http_table(r: dict[str, Any], targets: dict[str, tuple[str, float]]) -> str:
@@ -200,98 +204,63 @@ def http_table(r: dict[str, Any], targets: dict[str, tuple[str, float]]) -> str:
         f"alertworker bench --http  {r['started_at']}"
         + (f"  (medians of {len(runs)} runs)" if runs else ""),
         f"machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']}, "
-        f"PostgreSQL {m['postgres']}, Redis {m['redis']}; load average at start "
-        f"{m['load_average_at_start']}, at end {m.get('load_average_at_end')} (shared machine?)",
+        f"PostgreSQL {m['postgres']}, Redis {m['redis']}",
+        f"load average at start {m['load_average_at_start']}, at end "
+        f"{m.get('load_average_at_end')}: the machine may be shared, read ratios",
         *(f"{name + ':':<8} {' '.join(argv)}" for name, argv in r["commands"].items()),
         "",
-        f"{'figure':<58}{'value':>12}  {'unit':<16}target",
-        f"{'-' * 58}{'-' * 12}  {'-' * 16}{'-' * 16}",
+        f"{'figure':<50}{'value':>26}  {'unit':<12}target",
+        f"{'-' * 50}{'-' * 26}  {'-' * 12}{'-' * 18}",
     ]
 
-    def row(name: str, value: float | None, unit: str, key: str = "", fmt: str = ",.0f") -> None:
+    def row(name: str, value: float | str | None, unit: str, key: str = "", fmt: str = ",.0f"):
         target = ""
         if key:
             op, bound = targets[key]
-            verdict = "met" if r["targets"][key] else "MISSED"
-            target = f"{op} {bound:,}: {verdict}"
-        rows.append(f"{name:<58}{_value(value, fmt):>12}  {unit:<16}{target}")
+            target = f"{op} {bound:,}: {'met' if r['targets'][key] else 'MISSED'}"
+        shown = value if isinstance(value, str) else _value(value, fmt)
+        rows.append(f"{name:<50}{shown:>26}  {unit:<12}{target}".rstrip())
 
-    def cpu(name: str, per: dict[str, float], key: str = "", pg_key: str = "") -> None:
-        row(f"  {name}: ours (api + workers + beat)", per["ours"], "µs", key)
-        rows.append(
-            f"{'':<4}api {_value(per['api'], ',.0f')}, workers "
-            f"{_value(per['workers'], ',.0f')}, beat {_value(per['beat'], ',.0f')} µs; "
-            f"bench process (clients, receiver) {_value(per['bench'], ',.0f')} µs"
-        )
-        row(f"  {name}: Postgres (the bench database's backends)", per["postgres"], "µs", pg_key)
-        row(f"  {name}: Redis server (whole process)", per.get("redis"), "µs")
-        row(f"  {name}: RabbitMQ (beam.smp, whole process)", per.get("rabbitmq"), "µs")
+    def cpu(per: dict[str, float], key: str = "", pg_key: str = "") -> None:
+        row("    ours: api + workers + beat", per["ours"], "µs", key)
+        row("      api / workers / beat", " / ".join(_value(per[k]) for k in ("api", "workers",
+            "beat")), "µs")  # fmt: skip
+        row("    Postgres (the bench database's backends)", per["postgres"], "µs", pg_key)
+        row("    Redis / RabbitMQ (whole server processes)",
+            f"{_value(per.get('redis'))} / {_value(per.get('rabbitmq'))}", "µs")  # fmt: skip
+        row("    the bench process (clients, receiver)", per["bench"], "µs")
 
-    row(
-        "start: migrate, then api, 2 workers, beat all ready",
-        r["start_seconds"],
-        "s",
-        "start_seconds",
-        ",.1f",
-    )
-    row(
-        f"storm: {s['events']:,} events / {s['fingerprints']} fps, arrays of {s['array']}, "
-        f"{s['clients']} clients",
-        s["accepted_per_second"],
-        "accepted/s",
-        "storm_accepted_per_second",
-    )
-    row("  processed (the throttle summary counts them)", s["processed_per_second"], "events/s")
-    cpu("CPU per event", s["cpu_us_per_event"], "storm_cpu_us_per_event")
-    row(
-        f"distinct: {d['events']:,} events / as many fps, one webhook each",
-        d["delivered_per_second"],
-        "delivered/s",
-        "distinct_delivered_per_second",
-    )
+    row("start: migrate, then api, workers, beat ready", r["start_seconds"], "s",
+        "start_seconds", ",.1f")  # fmt: skip
+    row(f"storm: {s['events']:,} events, {s['fingerprints']} fps, arrays of {s['array']}, "
+        f"{s['clients']} clients", s["accepted_per_second"], "accepted/s",
+        "storm_accepted_per_second")  # fmt: skip
+    row("  processed (the throttle summary counts all)", s["processed_per_second"], "events/s")
+    rows.append("  CPU per event:")
+    cpu(s["cpu_us_per_event"], "storm_cpu_us_per_event")
+    row(f"distinct: {d['events']:,} events, one webhook each", d["delivered_per_second"],
+        "delivered/s", "distinct_delivered_per_second")  # fmt: skip
     row("  accepted", d["accepted_per_second"], "events/s")
-    cpu(
-        "CPU per notification",
-        d["cpu_us_per_notification"],
-        "distinct_cpu_us_per_notification",
-        "distinct_postgres_us_per_notification",
-    )
-    for how, label in (("http", "POST"), ("client", "Python client")):
-        for q in ("p50", "p95", "p99", "max"):
-            key = f"latency_{q}_ms" if how == "http" and q in ("p50", "p99") else ""
-            row(
-                f"latency {label} -> webhook {q} ({lat['events']} at {lat['rate']:g}/s)",
-                lat[how][f"{q}_ms"],
-                "ms",
-                key,
-                ",.1f",
-            )
-    row(
-        "  POST answered p50 at that rate", lat["http"]["post_answered"]["p50_ms"], "ms", "", ",.1f"
-    )
-    row(
-        f"post: single-event POST answered p50 ({p['single_posts']:,}, one client)",
-        p["one_client"]["p50_ms"],
-        "ms",
-        "post_p50_ms",
-        ",.1f",
-    )
-    row("  p99", p["one_client"]["p99_ms"], "ms", "", ",.1f")
-    row(
-        f"post: {p['concurrent_posts']:,} single-event POSTs, {p['clients']} clients",
-        p["requests_per_second"],
-        "requests/s",
-        "post_requests_per_second",
-    )
-    row("  answered p50 / p99 under that load", p["many_clients"]["p50_ms"], "ms", "", ",.1f")
-    row("", p["many_clients"]["p99_ms"], "ms", "", ",.1f")
-    cpu("CPU per request while posting", p["cpu_us_per_request_while_posting"])
-    dupes = sum(
-        r[w]["checks"]["duplicate_requests"] for w in ("storm", "distinct", "latency", "post")
-    )
-    rows += [
-        "",
-        "checks: every expected notification exists once, every event is accounted for, "
-        f"every delivery delivered and received (duplicate requests: {dupes}, same key only)",
-    ]
+    rows.append("  CPU per notification:")
+    cpu(d["cpu_us_per_notification"], "distinct_cpu_us_per_notification",
+        "distinct_postgres_us_per_notification")  # fmt: skip
+    rate = f"{lat['events']} at {lat['rate']:g}/s"
+    row(f"latency, {rate}: POST -> webhook p50/p95/p99/max", _ms(lat["http"]), "ms")
+    for q in ("p50", "p99"):
+        row(f"  {q}", lat["http"][f"{q}_ms"], "ms", f"latency_{q}_ms", ",.1f")
+    row("  the POST answered, p50 / p99", _ms(lat["http"]["post_answered"], ("p50", "p99")), "ms")
+    row("  Python client -> webhook p50/p95/p99/max", _ms(lat["client"]), "ms")
+    row(f"post: one event per POST, one client ({p['single_posts']:,}): p50",
+        p["one_client"]["p50_ms"], "ms", "post_p50_ms", ",.1f")  # fmt: skip
+    row("  p95 / p99 / max", _ms(p["one_client"], ("p95", "p99", "max")), "ms")
+    row(f"post: {p['clients']} clients ({p['concurrent_posts']:,} POSTs)",
+        p["requests_per_second"], "requests/s", "post_requests_per_second")  # fmt: skip
+    row("  answered p50 / p99", _ms(p["many_clients"], ("p50", "p99")), "ms")
+    rows.append("  CPU per request while posting:")
+    cpu(p["cpu_us_per_request_while_posting"])
+    dupes = sum(r[w]["checks"]["duplicate_requests"] for w in ("storm", "distinct", "latency",
+                "post"))  # fmt: skip
+    rows += ["", "checks: every expected notification exists once, every event is accounted "
+             "for, every delivery delivered", f"and received (duplicate requests: {dupes}, "
+             "same Idempotency-Key only)"]  # fmt: skip
     return "\n".join(rows)
