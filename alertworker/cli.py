@@ -146,6 +146,11 @@ def run(host: str, port: int, concurrency: int) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder for bench-<timestamp>.json [bench-results].",
 )
+@click.option(
+    "--profile",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="With --http: py-spy's raw stacks of each workload, per process, here.",
+)
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
 @click.option("--keep-logs", is_flag=True, help="Keep the workers' logs (kept anyway on failure).")
 def bench(
@@ -161,9 +166,8 @@ def bench(
     if http:
         _bench_http(smoke, runs, common, given)
         return
-    if runs != 1 or given.get("broker_url") is not None:
-        raise click.UsageError("--runs and --broker-url need --http")
-    given.pop("broker_url")
+    if runs != 1 or given.pop("broker_url") is not None or given.pop("profile") is not None:
+        raise click.UsageError("--runs, --broker-url and --profile need --http")
     names = {"rate": "latency_rate"}
     changes = {names.get(k, k): v for k, v in given.items() if v is not None}
     options = (Options.smoke if smoke else Options)(**common, **changes)

@@ -27,19 +27,18 @@ BURN = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.
 
 def test_a_trees_cpu_keeps_the_time_of_children_that_exited():
     # The parent starts a child that burns 0.3 s of CPU and is reaped, then waits for stdin.
-    parent = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-c",
          f"import subprocess, sys; subprocess.run([sys.executable, '-c', {BURN!r}]); "
          "print('done', flush=True); sys.stdin.read()"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert parent.stdout.readline().strip() == "done"
-        assert cpu_seconds([parent.pid]) < 0.25  # the parent alone did little
-        assert tree_cpu_seconds(parent.pid) >= 0.28  # the reaped child's time is in the tree
-    finally:
-        parent.kill()
-        parent.wait()
+    ) as parent:  # fmt: skip
+        try:
+            assert parent.stdout.readline().strip() == "done"
+            assert cpu_seconds([parent.pid]) < 0.25  # the parent alone did little
+            assert tree_cpu_seconds(parent.pid) >= 0.28  # the reaped child's time is in the tree
+        finally:
+            parent.kill()
 
 
 def test_medians_take_each_number_over_the_runs_and_the_first_runs_texts():

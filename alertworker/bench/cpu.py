@@ -11,11 +11,17 @@
 * ``redis`` (``redis-server``, its pid from ``INFO server``) and ``rabbitmq`` (``beam.smp``):
   the whole server process, so also whatever else uses it on a shared machine;
 * ``bench``: this process (the HTTP clients and the receiver), for scale.
+
+With a ``profile`` folder, each window also runs ``py-spy record --subprocesses`` (non-blocking,
+raw collapsed stacks) on every root, written to ``<folder>/<label>-<group>-<pid>.txt``.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -24,7 +30,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
-from alertworker.bench.procs import cpu_seconds, tree_cpu_seconds
+from alertworker.bench.procs import BIN, cpu_seconds, tree_cpu_seconds
 
 BENCH_APP = "alertworker-bench"
 _BACKENDS = text(
@@ -54,11 +60,16 @@ class Meter:
         dbname: str,
         roots: Callable[[], dict[str, list[int]]],
         servers: dict[str, int],
+        profile: Path | None = None,
     ) -> None:
         self.engine = create_engine(admin_url, pool_size=1, max_overflow=0)
         self.dbname = dbname
         self.roots = roots  # group name -> the root pids of its process trees
         self.servers = servers  # group name -> pid, e.g. {"redis": 2212, "rabbitmq": 2941}
+        self.profile = profile
+        self.py_spy = str(BIN / "py-spy") if (BIN / "py-spy").exists() else shutil.which("py-spy")
+        if profile is not None and self.py_spy is None:
+            raise RuntimeError("profiling needs py-spy: .venv/bin/pip install py-spy")
 
     def backends(self) -> dict[int, float]:
         with self.engine.connect() as conn:
@@ -72,16 +83,17 @@ class Meter:
         now["bench"] = cpu_seconds([os.getpid()])
         return now
 
-    def start(self) -> Window:
-        return Window(self)
+    def start(self, label: str) -> Window:
+        return Window(self, label)
 
     def close(self) -> None:
         self.engine.dispose()
 
 
 class Window:
-    def __init__(self, meter: Meter) -> None:
+    def __init__(self, meter: Meter, label: str) -> None:
         self.meter = meter
+        self.profilers = [] if meter.profile is None else self._profile(meter.profile, label)
         self.first = meter.backends()
         self.last = dict(self.first)
         self.began = meter.totals()
@@ -97,8 +109,38 @@ class Window:
             except Exception:  # a missed sample costs at most 0.2 s of one backend
                 continue
 
+    def _profile(self, folder: Path, label: str) -> list[subprocess.Popen]:
+        folder.mkdir(parents=True, exist_ok=True)
+        return [
+            subprocess.Popen(
+                [
+                    str(self.meter.py_spy),
+                    "record",
+                    "--subprocesses",
+                    "--nonblocking",
+                    "--format",
+                    "raw",
+                    "--rate",
+                    "50",
+                    "-p",
+                    str(pid),
+                    "-o",
+                    str(folder / f"{label}-{group}-{pid}.txt"),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            for group, pids in self.meter.roots().items()
+            if group != "beat"
+            for pid in pids
+        ]
+
     def stop(self) -> dict[str, Any]:
         """CPU seconds per group since the start, and the window's wall-clock seconds."""
+        for profiler in self.profilers:
+            profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        for profiler in self.profilers:
+            profiler.wait(60)
         self._done.set()
         self._thread.join(5)
         self.last.update(self.meter.backends())

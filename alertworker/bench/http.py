@@ -91,6 +91,7 @@ class HttpOptions:
     output: Path | None = field(default_factory=lambda: Path("bench-results"))
     progress: bool = True
     keep_logs: bool = False
+    profile: Path | None = None  # py-spy's raw stacks of each workload's window, per process
 
     @classmethod
     def smoke(cls, **changes: Any) -> HttpOptions:
@@ -370,7 +371,7 @@ def storm(run: Run) -> dict[str, Any]:
     token, config = run.tenant(slug)
     events = [alert_event(slug, i, f"provider-{i % o.fingerprints}") for i in range(o.storm_events)]
     bodies = _arrays(events, o.array)
-    window = run.meter.start()
+    window = run.meter.start("storm")
     with Progress("storm: POST", len(bodies), o.progress) as bar:
         times = post_events(run.stack.url, token, bodies, o.clients, bar)
     began, answered = times[0][0], max(end for _, end in times)
@@ -402,7 +403,7 @@ def distinct(run: Run) -> dict[str, Any]:
     events = [alert_event(slug, i, f"provider-{i}", event_id=str(uuid.uuid4())) for i in range(n)]
     bodies = _arrays(events, o.array)
     arrived = _arrived_since(run.stage)
-    window = run.meter.start()
+    window = run.meter.start("distinct")
     with Progress("distinct: POST", len(bodies), o.progress) as bar:
         times = post_events(run.stack.url, token, bodies, o.clients, bar)
     began = times[0][0]
@@ -533,7 +534,7 @@ def post(run: Run) -> dict[str, Any]:
     ]
     with Progress("post: one client", o.single_posts, o.progress) as bar:
         single = post_events(run.stack.url, token, bodies[: o.single_posts], 1, bar)
-    window = run.meter.start()
+    window = run.meter.start("post")
     with Progress(f"post: {o.clients} clients", o.concurrent_posts, o.progress) as bar:
         many = post_events(run.stack.url, token, bodies[o.single_posts :], o.clients, bar)
     cpu = _with_ours(window.stop())
@@ -562,11 +563,11 @@ def post(run: Run) -> dict[str, Any]:
 
 
 @contextmanager
-def _meter(stage: Stage, stack: Stack) -> Iterator[Meter]:
+def _meter(stage: Stage, stack: Stack, profile: Path | None) -> Iterator[Meter]:
     servers = {"redis": int(stage.redis.info("server")["process_id"])}
     if stage.vhost is not None and (beam := find_process("beam.smp")) is not None:
         servers["rabbitmq"] = beam
-    meter = Meter(stage.admin_url, stage.dbname, stack.roots, servers)
+    meter = Meter(stage.admin_url, stage.dbname, stack.roots, servers, profile)
     try:
         yield meter
     finally:
@@ -606,7 +607,7 @@ def run_http(options: HttpOptions) -> dict[str, Any]:
             },
             "start_seconds": start_seconds,
         }
-        with _meter(stage, stack) as meter:
+        with _meter(stage, stack, options.profile) as meter:
             r = Run(stage, stack, meter, options)
             for name, workload in (
                 ("storm", storm),

@@ -244,8 +244,8 @@ def http_table(r: dict[str, Any], targets: dict[str, tuple[str, float]]) -> str:
     rows.append("  CPU per notification:")
     cpu(d["cpu_us_per_notification"], "distinct_cpu_us_per_notification",
         "distinct_postgres_us_per_notification")  # fmt: skip
-    rate = f"{lat['events']} at {lat['rate']:g}/s"
-    row(f"latency, {rate}: POST -> webhook p50/p95/p99/max", _ms(lat["http"]), "ms")
+    rows.append(f"latency: {lat['events']} single events at {lat['rate']:g}/s")
+    row("  POST -> webhook p50/p95/p99/max", _ms(lat["http"]), "ms")
     for q in ("p50", "p99"):
         row(f"  {q}", lat["http"][f"{q}_ms"], "ms", f"latency_{q}_ms", ",.1f")
     row("  the POST answered, p50 / p99", _ms(lat["http"]["post_answered"], ("p50", "p99")), "ms")
