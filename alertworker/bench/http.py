@@ -374,7 +374,7 @@ def storm(run: Run) -> dict[str, Any]:
     window = run.meter.start("storm")
     with Progress("storm: POST", len(bodies), o.progress) as bar:
         times = post_events(run.stack.url, token, bodies, o.clients, bar)
-    began, answered = times[0][0], max(end for _, end in times)
+    began, answered = min(a for a, _ in times), max(b for _, b in times)
     processed = run.stack.wait(run.accounted(config), o.storm_events, "storm: events accounted")
     run.stack.wait(
         lambda: delivered_rows(run.stage, [config]),
@@ -406,7 +406,7 @@ def distinct(run: Run) -> dict[str, Any]:
     window = run.meter.start("distinct")
     with Progress("distinct: POST", len(bodies), o.progress) as bar:
         times = post_events(run.stack.url, token, bodies, o.clients, bar)
-    began = times[0][0]
+    began = min(a for a, _ in times)
     run.stack.wait(arrived, n, "distinct: webhooks at the receiver", every=0.02)
     run.stack.wait(
         lambda: delivered_rows(run.stage, [config]), n, "distinct: webhook deliveries recorded"
@@ -538,7 +538,7 @@ def post(run: Run) -> dict[str, Any]:
     with Progress(f"post: {o.clients} clients", o.concurrent_posts, o.progress) as bar:
         many = post_events(run.stack.url, token, bodies[o.single_posts :], o.clients, bar)
     cpu = _with_ours(window.stop())
-    began, ended = many[0][0], max(end for _, end in many)
+    began, ended = min(a for a, _ in many), max(b for _, b in many)
     run.stack.wait(run.accounted(config), total, "post: events accounted")
     run.stack.wait(
         lambda: delivered_rows(run.stage, [config]),

@@ -232,7 +232,7 @@ def http_table(r: dict[str, Any], targets: dict[str, tuple[str, float]]) -> str:
 
     row("start: migrate, then api, workers, beat ready", r["start_seconds"], "s",
         "start_seconds", ",.1f")  # fmt: skip
-    row(f"storm: {s['events']:,} events, {s['fingerprints']} fps, arrays of {s['array']}, "
+    row(f"storm: {s['events']:,} events, {s['fingerprints']} fps, [{s['array']}] x "
         f"{s['clients']} clients", s["accepted_per_second"], "accepted/s",
         "storm_accepted_per_second")  # fmt: skip
     row("  processed (the throttle summary counts all)", s["processed_per_second"], "events/s")
