@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 import redis
@@ -52,7 +51,6 @@ def test_medians_take_each_number_over_the_runs_and_the_first_runs_texts():
 
 @pytest.mark.slow
 def test_a_smoke_run_over_http_accounts_for_everything_and_leaves_nothing_behind(tmp_path):
-    started = time.monotonic()
     results = run_http(
         HttpOptions.smoke(admin_url=ADMIN_PG_URL, redis_url=REDIS_URL, output=tmp_path,
                           progress=False)
@@ -95,4 +93,3 @@ def test_a_smoke_run_over_http_accounts_for_everything_and_leaves_nothing_behind
     vhosts = subprocess.run(["rabbitmqctl", "-q", "list_vhosts"], capture_output=True,
                             text=True, check=True, timeout=60).stdout.split()  # fmt: skip
     assert left == 0 and keys == [] and results["vhost"] not in vhosts
-    assert time.monotonic() - started < 120  # CI: well under a minute on a quiet machine

@@ -244,7 +244,10 @@ def http_table(r: dict[str, Any], targets: dict[str, tuple[str, float]]) -> str:
     rows.append("  CPU per notification:")
     cpu(d["cpu_us_per_notification"], "distinct_cpu_us_per_notification",
         "distinct_postgres_us_per_notification")  # fmt: skip
-    rows.append(f"latency: {lat['events']} single events at {lat['rate']:g}/s")
+    rows.append(
+        f"latency: {lat['events']} single events at {lat['rate']:g}/s (achieved: HTTP "
+        f"{lat['http']['rate_achieved']:.1f}/s, client {lat['client']['rate_achieved']:.1f}/s)"
+    )
     row("  POST -> webhook p50/p95/p99/max", _ms(lat["http"]), "ms")
     for q in ("p50", "p99"):
         row(f"  {q}", lat["http"][f"{q}_ms"], "ms", f"latency_{q}_ms", ",.1f")
