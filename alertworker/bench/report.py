@@ -213,7 +213,9 @@ def http_table(r: dict[str, Any], targets: dict[str, tuple[str, float]]) -> str:
         f"{'-' * 50}{'-' * 26}  {'-' * 12}{'-' * 18}",
     ]
 
-    def row(name: str, value: float | str | None, unit: str, key: str = "", fmt: str = ",.0f"):
+    def row(
+        name: str, value: float | str | None, unit: str, key: str = "", fmt: str = ",.0f"
+    ) -> None:
         target = ""
         if key:
             op, bound = targets[key]

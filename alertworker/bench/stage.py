@@ -75,7 +75,9 @@ class Stage:
         self.vhost: str | None = None
         if self.env["BROKER_URL"].startswith("amqp"):
             self.vhost = f"awbench-{self.run_id}"
-            self.env["BROKER_URL"] = f"{self.env['BROKER_URL'].rstrip('/')}/{self.vhost}"
+            self.env["BROKER_URL"] = (
+                urlsplit(self.env["BROKER_URL"])._replace(path=f"/{self.vhost}").geturl()
+            )
         self.migrate_db = migrate_db
         self.settings = Settings.from_env(self.env)
         self.prefix = self.settings.redis_key_prefix
@@ -84,6 +86,7 @@ class Stage:
         self.keep_logs = keep_logs
         self.announce = announce
         self._created_db = False
+        self._created_vhost = False
         self.redis = redis.Redis.from_url(redis_url, protocol=2, socket_timeout=10)
         self.engine: Any = None
         self.receiver: Receiver | None = None
@@ -97,6 +100,7 @@ class Stage:
             self._created_db = True
             if self.vhost is not None:
                 self._rabbitmqctl("add_vhost", self.vhost)
+                self._created_vhost = True
                 self._rabbitmqctl("set_permissions", "-p", self.vhost, self._amqp_user(),
                                   ".*", ".*", ".*")  # fmt: skip
             if self.migrate_db:
@@ -167,9 +171,9 @@ class Stage:
         self.redis.close()
 
     def _delete_vhost(self) -> None:
-        if self.vhost is not None:
+        if self._created_vhost and self.vhost is not None:
             self._rabbitmqctl("delete_vhost", self.vhost)
-            self.vhost = None
+            self._created_vhost = False
 
     def _amqp_user(self) -> str:
         return urlsplit(self.env["BROKER_URL"]).username or "guest"
