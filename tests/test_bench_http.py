@@ -14,11 +14,13 @@ import sys
 
 import pytest
 import redis
+from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 
 from alertworker.bench.http import TARGETS, HttpOptions, run_http
 from alertworker.bench.procs import cpu_seconds, tree_cpu_seconds
 from alertworker.bench.report import http_table, medians
+from alertworker.cli import main
 from tests.conftest import ADMIN_PG_URL, REDIS_URL
 
 BURN = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass\n"
@@ -47,6 +49,14 @@ def test_medians_take_each_number_over_the_runs_and_the_first_runs_texts():
         {"a": 2, "b": {"c": 20.0, "d": "z"}, "ok": False, "e": 3},
     ]
     assert medians(runs) == {"a": 2, "b": {"c": 20.0, "d": "x"}, "ok": True, "e": None}
+
+
+def test_each_modes_options_are_refused_in_the_other():
+    runner = CliRunner()
+    refused = runner.invoke(main, ["bench", "--runs", "2"])
+    assert refused.exit_code == 2 and "need --http" in refused.output
+    refused = runner.invoke(main, ["bench", "--http", "--workers", "2", "--batch", "9"])
+    assert refused.exit_code == 2 and "--batch, --workers: not with --http" in refused.output
 
 
 @pytest.mark.slow
