@@ -126,14 +126,10 @@ class Stack:
         """Migrate, start api, worker1, worker2 and beat; seconds until every one is ready."""
         began = time.monotonic()
         env = {**os.environ, **self.stage.env}
-        subprocess.run(
-            compose_command(self.compose, "migrate"),
-            cwd=ROOT,
-            env=env,
-            check=True,
-            timeout=300,
-            capture_output=True,
-        )
+        migrate = compose_command(self.compose, "migrate")
+        done = subprocess.run(migrate, cwd=ROOT, env=env, timeout=300, capture_output=True)
+        if done.returncode != 0:
+            raise BenchFailure(f"{' '.join(migrate)} failed:\n{done.stderr.decode()[-2000:]}")
         port = _free_port()
         self.url = f"http://127.0.0.1:{port}"
         self._spawn("api", compose_command(self.compose, "api"), {"BIND": f"127.0.0.1:{port}"})
