@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 WORKER_FLAGS := --without-gossip --without-mingle --without-heartbeat -l info
 
-.PHONY: install run test lint migrate worker beat api bench
+.PHONY: install run test lint migrate worker beat api bench bench-http
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -39,3 +39,6 @@ api: install  ## the REST API under gunicorn (gevent workers, gunicorn.conf.py) 
 
 bench: install  ## throughput and latency vs a no-op task (local Postgres, Redis); JSON in bench-results/
 	$(VENV)/bin/alertworker bench $(BENCH_ARGS)
+
+bench-http: install  ## the compose stack over HTTP (RabbitMQ), medians of 3; `make bench BENCH_ARGS=--http` for one run
+	$(VENV)/bin/alertworker bench --http --runs 3 $(BENCH_ARGS)

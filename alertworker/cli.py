@@ -110,8 +110,26 @@ def run(host: str, port: int, concurrency: int, broker_port: int) -> None:
 
 
 @main.command()
-@click.option("--events", type=click.IntRange(1), help="Storm size (throttled path) [100000].")
-@click.option("--notify-events", type=click.IntRange(1), help="Notify path events [20000].")
+@click.option(
+    "--http",
+    is_flag=True,
+    help="The compose stack (gunicorn, 2 workers, beat, RabbitMQ) measured over HTTP.",
+)
+@click.option(
+    "--runs",
+    type=click.IntRange(1, 9),
+    default=1,
+    show_default=True,
+    help="With --http: run it this many times and report the medians.",
+)
+@click.option(
+    "--events", type=click.IntRange(1), help="Storm size (throttled path) [100000; --http: 20000]."
+)
+@click.option(
+    "--notify-events",
+    type=click.IntRange(1),
+    help="Notify path events [20000; --http: distinct events, 5000].",
+)
 @click.option("--latency-events", type=click.IntRange(1), help="Latency samples [500].")
 @click.option("--rate", type=click.FloatRange(min=1), help="Latency publish rate, events/s [50].")
 @click.option("--noop-tasks", type=click.IntRange(1), help="No-op tasks for the floor [5000].")
@@ -120,28 +138,50 @@ def run(host: str, port: int, concurrency: int, broker_port: int) -> None:
 @click.option(
     "--silences",
     type=click.IntRange(0, 10_000),
-    help="Run the storm again with this many silences loaded [0].",
+    help="Run the storm again with this many silences loaded [0; --http: 50, on every tenant].",
 )
-@click.option("--inhibit-rules", type=click.IntRange(0, 10_000),
-              help="... and this many inhibition rules [0].")  # fmt: skip
+@click.option(
+    "--inhibit-rules",
+    type=click.IntRange(0, 10_000),
+    help="... and this many inhibition rules [0; --http: 20].",
+)
 @click.option("--smoke", is_flag=True, help="A few hundred events: checks counts, in seconds.")
 @click.option("--admin-url", help="Postgres admin URL the bench database is created from.")
 @click.option("--redis-url", help="Redis (throttle store and broker) [redis://127.0.0.1:6379/0].")
-@click.option("--output", type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for bench-<timestamp>.json [bench-results].")  # fmt: skip
+@click.option(
+    "--broker-url",
+    help="With --http: the broker [amqp://guest:guest@127.0.0.1:5672/, a private vhost].",
+)
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for bench-<timestamp>.json [bench-results].",
+)
+@click.option(
+    "--profile",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="With --http: py-spy's raw stacks of each workload, per process, here.",
+)
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
 @click.option("--keep-logs", is_flag=True, help="Keep the workers' logs (kept anyway on failure).")
-def bench(smoke: bool, no_progress: bool, keep_logs: bool, **given: Any) -> None:
+def bench(
+    http: bool, runs: int, smoke: bool, no_progress: bool, keep_logs: bool, **given: object
+) -> None:
     """Benchmark the throttled and notify paths and latency against a no-op Celery task, in a
-    private database and key prefix; fails (exit 1) if anything published was lost."""
+    private database and key prefix; with --http, the compose stack from outside. Fails (exit 1)
+    if anything published was lost."""
     from alertworker.bench import BenchFailure, Options, run
     from alertworker.bench.report import table
 
+    common = {"progress": not no_progress, "keep_logs": keep_logs}
+    if http:
+        _bench_http(smoke, runs, common, given)
+        return
+    if runs != 1 or given.pop("broker_url") is not None or given.pop("profile") is not None:
+        raise click.UsageError("--runs, --broker-url and --profile need --http")
     names = {"rate": "latency_rate"}
     changes = {names.get(k, k): v for k, v in given.items() if v is not None}
-    options = (Options.smoke if smoke else Options)(
-        progress=not no_progress, keep_logs=keep_logs, **changes
-    )
+    options = (Options.smoke if smoke else Options)(**common, **changes)
     try:
         results = run(options)
     except BenchFailure as exc:
@@ -149,3 +189,38 @@ def bench(smoke: bool, no_progress: bool, keep_logs: bool, **given: Any) -> None
     click.echo(table(results))
     if "json" in results:
         click.echo(f"\nresults: {results['json']}")
+
+
+def _bench_http(smoke: bool, runs: int, common: dict, given: dict) -> None:
+    from alertworker.bench import BenchFailure
+    from alertworker.bench.http import TARGETS, HttpOptions, headline, run_http, targets
+    from alertworker.bench.report import http_table, medians, write_json
+
+    unused = [f"--{k.replace('_', '-')}" for k in ("noop_tasks", "batch", "workers") if given[k]]
+    if unused:
+        raise click.UsageError(f"{', '.join(unused)}: not with --http (compose's set-up runs)")
+    names = {"rate": "latency_rate", "events": "storm_events", "notify_events": "distinct_events"}
+    changes = {names.get(k, k): v for k, v in given.items() if v is not None and k not in unused}
+    options = (HttpOptions.smoke if smoke else HttpOptions)(**common, **changes)
+    done = []
+    try:
+        for i in range(runs):
+            if runs > 1:
+                click.echo(f"run {i + 1} of {runs}", err=True)
+            done.append(run_http(options))
+    except BenchFailure as exc:
+        raise click.ClickException(f"benchmark refused, nothing reported: {exc}") from None
+    result = done[0]
+    if runs > 1:
+        result = medians(done)
+        result["runs"] = [r.get("json") for r in done]
+        figures = [headline(r) for r in done]
+        result["ranges"] = {
+            k: [min(f[k] for f in figures), max(f[k] for f in figures)] for k in figures[0]
+        }
+        result["targets"] = targets(result)
+        if options.output is not None:
+            result["json"] = str(write_json(result, options.output, "bench-http-medians"))
+    click.echo(http_table(result, TARGETS))
+    if "json" in result:
+        click.echo(f"\nresults: {result['json']}")

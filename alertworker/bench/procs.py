@@ -22,14 +22,26 @@ BIN = Path(sys.executable).parent
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def worker_argv(compose_file: Path, concurrency: int) -> list[str]:
-    """The ``worker`` service's command with ``--concurrency`` set; the program from this venv."""
+def compose_service(compose_file: Path, service: str) -> dict:
+    """One service of the compose file, as parsed."""
     try:
         import yaml
     except ImportError as exc:  # pyyaml comes with the dev extra (make install)
         raise RuntimeError("the benchmark needs pyyaml: pip install -e '.[dev]'") from exc
-    command = yaml.safe_load(compose_file.read_text())["services"]["worker"]["command"]
+    return yaml.safe_load(compose_file.read_text())["services"][service]
+
+
+def compose_command(compose_file: Path, service: str) -> list[str]:
+    """A service's ``command``, its program taken from this venv when it is there."""
+    command = compose_service(compose_file, service)["command"]
     argv = shlex.split(command) if isinstance(command, str) else [str(a) for a in command]
+    local = BIN / argv[0]
+    return [str(local) if local.exists() else argv[0], *argv[1:]]
+
+
+def worker_argv(compose_file: Path, concurrency: int) -> list[str]:
+    """The ``worker`` service's command with ``--concurrency`` set; the program from this venv."""
+    argv = compose_command(compose_file, "worker")
     out: list[str] = []
     skip = False
     for arg in argv:
@@ -39,8 +51,7 @@ def worker_argv(compose_file: Path, concurrency: int) -> list[str]:
             skip = True
         elif not arg.startswith(("--concurrency=", "-c=")):
             out.append(arg)
-    local = BIN / out[0]
-    return [str(local) if local.exists() else out[0], *out[1:], "--concurrency", str(concurrency)]
+    return [*out, "--concurrency", str(concurrency)]
 
 
 def _stat(pid: int) -> list[str] | None:
@@ -65,13 +76,19 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """utime + stime of these processes (children that were reaped are not in it)."""
+def cpu_seconds(pids: list[int], reaped: bool = False) -> float:
+    """utime + stime of these processes; with ``reaped``, plus cutime + cstime (the children
+    each one has waited for), so a whole tree's total holds across children that exit."""
     ticks = 0
     for pid in pids:
         if (fields := _stat(pid)) is not None:
-            ticks += int(fields[11]) + int(fields[12])
+            ticks += sum(int(f) for f in fields[11 : 15 if reaped else 13])
     return ticks / _TICKS
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of ``pid`` and every process below it, those that exited included."""
+    return cpu_seconds(descendants(pid), reaped=True)
 
 
 def peak_rss_mib(pids: list[int]) -> float:
@@ -89,15 +106,15 @@ def peak_rss_mib(pids: list[int]) -> float:
 
 
 class Worker:
-    """One ``celery worker`` subprocess, its output in ``log``."""
+    """One subprocess (a ``celery worker``, or any of the compose commands), output in ``log``."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], log: Path) -> None:
+    def __init__(self, argv: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT) -> None:
         self.argv = argv
         self.log = log
         with log.open("wb") as out:
             self.popen = subprocess.Popen(
                 argv,
-                cwd=ROOT,
+                cwd=cwd,
                 env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -111,15 +128,15 @@ class Worker:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
-    def wait_ready(self, timeout: float = 60) -> None:
+    def wait_ready(self, timeout: float = 60, marker: str = "ready.") -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.popen.poll() is not None:
-                raise RuntimeError(f"the worker exited early:\n{self.output()[-3000:]}")
-            if "ready." in self.output():
+                raise RuntimeError(f"{self.argv[0]} exited early:\n{self.output()[-3000:]}")
+            if marker in self.output():
                 return
             time.sleep(0.02)
-        raise RuntimeError(f"the worker was not ready after {timeout}s:\n{self.output()[-3000:]}")
+        raise RuntimeError(f"{self.argv[0]} not ready after {timeout}s:\n{self.output()[-3000:]}")
 
     def pids(self) -> list[int]:
         return descendants(self.pid)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import statistics
 import sys
 import time
 from datetime import UTC, datetime
@@ -77,10 +78,10 @@ def machine(servers: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def write_json(results: dict[str, Any], folder: Path) -> Path:
+def write_json(results: dict[str, Any], folder: Path, name: str = "bench") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = folder / f"bench-{stamp}.json"
+    path = folder / f"{name}-{stamp}.json"
     path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     return path
 
@@ -166,4 +167,105 @@ def table(r: dict[str, Any]) -> str:
         f"{t['checks']['duplicate_requests'] + n['checks']['duplicate_requests']}"
         f"{' + ' + str(lat['checks']['duplicate_requests'])}, same key only)"
     )
+    return "\n".join(rows)
+
+
+def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One result shaped like each run's, every number the median over the runs (the first
+    run's keys and texts; ``None`` where a run lacks the figure)."""
+
+    def merge(values: list[Any]) -> Any:
+        head = values[0]
+        if isinstance(head, dict):
+            return {
+                k: merge([v.get(k) if isinstance(v, dict) else None for v in values]) for k in head
+            }
+        numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+        if numbers and len(numbers) == len(values):
+            return statistics.median(numbers)
+        return head
+
+    return merge(runs)
+
+
+def _value(value: float | None, fmt: str = ",.0f") -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def _ms(q: dict[str, float], keys: tuple[str, ...] = ("p50", "p95", "p99", "max")) -> str:
+    return " / ".join(_value(q[f"{k}_ms"], ",.1f") for k in keys)
+
+
+def http_table(r: dict[str, Any], targets: dict[str, tuple[str, float]]) -> str:
+    """The HTTP mode's results (one run's, or the medians of several) as a table."""
+    m, s, d, lat, p = r["machine"], r["storm"], r["distinct"], r["latency"], r["post"]
+    runs = r.get("runs")
+    rows = [
+        f"alertworker bench --http  {r['started_at']}"
+        + (f"  (medians of {len(runs)} runs)" if runs else ""),
+        f"machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']}, "
+        f"PostgreSQL {m['postgres']}, Redis {m['redis']}",
+        f"load average at start {m['load_average_at_start']}, at end "
+        f"{m.get('load_average_at_end')}: the machine may be shared, read ratios",
+        *(f"{name + ':':<8} {' '.join(argv)}" for name, argv in r["commands"].items()),
+        "",
+        f"{'figure':<50}{'value':>26}  {'unit':<12}target",
+        f"{'-' * 50}{'-' * 26}  {'-' * 12}{'-' * 18}",
+    ]
+
+    def row(
+        name: str, value: float | str | None, unit: str, key: str = "", fmt: str = ",.0f"
+    ) -> None:
+        target = ""
+        if key:
+            op, bound = targets[key]
+            target = f"{op} {bound:,}: {'met' if r['targets'][key] else 'MISSED'}"
+        shown = value if isinstance(value, str) else _value(value, fmt)
+        rows.append(f"{name:<50}{shown:>26}  {unit:<12}{target}".rstrip())
+
+    def cpu(per: dict[str, float], key: str = "", pg_key: str = "") -> None:
+        row("    ours: api + workers + beat", per["ours"], "µs", key)
+        row("      api / workers / beat", " / ".join(_value(per[k]) for k in ("api", "workers",
+            "beat")), "µs")  # fmt: skip
+        row("    Postgres (the bench database's backends)", per["postgres"], "µs", pg_key)
+        row("    Redis / RabbitMQ (whole server processes)",
+            f"{_value(per.get('redis'))} / {_value(per.get('rabbitmq'))}", "µs")  # fmt: skip
+        row("    the bench process (clients, receiver)", per["bench"], "µs")
+
+    row("start: migrate, then api, workers, beat ready", r["start_seconds"], "s",
+        "start_seconds", ",.1f")  # fmt: skip
+    row(f"storm: {s['events']:,} events, {s['fingerprints']} fps, [{s['array']}] x "
+        f"{s['clients']} clients", s["accepted_per_second"], "accepted/s",
+        "storm_accepted_per_second")  # fmt: skip
+    row("  processed (the throttle summary counts all)", s["processed_per_second"], "events/s")
+    rows.append("  CPU per event:")
+    cpu(s["cpu_us_per_event"], "storm_cpu_us_per_event")
+    row(f"distinct: {d['events']:,} events, one webhook each", d["delivered_per_second"],
+        "delivered/s", "distinct_delivered_per_second")  # fmt: skip
+    row("  accepted", d["accepted_per_second"], "events/s")
+    rows.append("  CPU per notification:")
+    cpu(d["cpu_us_per_notification"], "distinct_cpu_us_per_notification",
+        "distinct_postgres_us_per_notification")  # fmt: skip
+    rows.append(
+        f"latency: {lat['events']} single events at {lat['rate']:g}/s (achieved: HTTP "
+        f"{lat['http']['rate_achieved']:.1f}/s, client {lat['client']['rate_achieved']:.1f}/s)"
+    )
+    row("  POST -> webhook p50/p95/p99/max", _ms(lat["http"]), "ms")
+    for q in ("p50", "p99"):
+        row(f"  {q}", lat["http"][f"{q}_ms"], "ms", f"latency_{q}_ms", ",.1f")
+    row("  the POST answered, p50 / p99", _ms(lat["http"]["post_answered"], ("p50", "p99")), "ms")
+    row("  Python client -> webhook p50/p95/p99/max", _ms(lat["client"]), "ms")
+    row(f"post: one event per POST, one client ({p['single_posts']:,}): p50",
+        p["one_client"]["p50_ms"], "ms", "post_p50_ms", ",.1f")  # fmt: skip
+    row("  p95 / p99 / max", _ms(p["one_client"], ("p95", "p99", "max")), "ms")
+    row(f"post: {p['clients']} clients ({p['concurrent_posts']:,} POSTs)",
+        p["requests_per_second"], "requests/s", "post_requests_per_second")  # fmt: skip
+    row("  answered p50 / p99", _ms(p["many_clients"], ("p50", "p99")), "ms")
+    rows.append("  CPU per request while posting:")
+    cpu(p["cpu_us_per_request_while_posting"])
+    dupes = sum(r[w]["checks"]["duplicate_requests"] for w in ("storm", "distinct", "latency",
+                "post"))  # fmt: skip
+    rows += ["", "checks: every expected notification exists once, every event is accounted "
+             "for, every delivery delivered", f"and received (duplicate requests: {dupes}, "
+             "same Idempotency-Key only)"]  # fmt: skip
     return "\n".join(rows)

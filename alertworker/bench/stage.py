@@ -4,8 +4,11 @@
 real migrations, picks the key prefix ``awbench-<random>:`` (broker queues included, since the
 broker's keys carry the prefix too), starts the webhook receiver, and on exit (normal, error or
 Ctrl-C) stops every worker it started, drops the database and deletes the prefix's keys. A live
-service's data is never touched. Only a Redis broker is supported: the bench reads queue lengths
-with ``LLEN``.
+service's data is never touched. The in-process mode needs a Redis broker (it reads queue
+lengths with ``LLEN``); the HTTP mode (:mod:`alertworker.bench.http`) may pass an AMQP URL
+instead, and gets a private RabbitMQ vhost (``awbench-<random>``, made and deleted with
+``rabbitmqctl``), as the test suite does. The bench's own connections are named
+``alertworker-bench`` (``application_name``), so Postgres's CPU can be counted without them.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -21,6 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis
 from celery import Celery
@@ -50,6 +55,8 @@ class Stage:
         workers: int,
         keep_logs: bool = False,
         announce: bool = False,
+        broker_url: str | None = None,
+        migrate_db: bool = True,
     ) -> None:
         self.run_id = uuid.uuid4().hex[:10]
         self.dbname = f"alertworker_bench_{self.run_id}"
@@ -61,10 +68,17 @@ class Stage:
             .set(database=self.dbname)
             .render_as_string(hide_password=False),
             "REDIS_URL": redis_url,
-            "BROKER_URL": redis_url,
+            "BROKER_URL": redis_url if broker_url is None else broker_url,
             "REDIS_KEY_PREFIX": f"awbench-{self.run_id}:",
             "OUTBOUND_ALLOWLIST": "127.0.0.1",
         }
+        self.vhost: str | None = None
+        if self.env["BROKER_URL"].startswith("amqp"):
+            self.vhost = f"awbench-{self.run_id}"
+            self.env["BROKER_URL"] = (
+                urlsplit(self.env["BROKER_URL"])._replace(path=f"/{self.vhost}").geturl()
+            )
+        self.migrate_db = migrate_db
         self.settings = Settings.from_env(self.env)
         self.prefix = self.settings.redis_key_prefix
         self.workers: list[Worker] = []
@@ -72,6 +86,7 @@ class Stage:
         self.keep_logs = keep_logs
         self.announce = announce
         self._created_db = False
+        self._created_vhost = False
         self.redis = redis.Redis.from_url(redis_url, protocol=2, socket_timeout=10)
         self.engine: Any = None
         self._receiver: Receiver | None = None
@@ -90,8 +105,19 @@ class Stage:
             self.redis.ping()
             self._admin(f'CREATE DATABASE "{self.dbname}"')
             self._created_db = True
-            migrate(self.settings)
-            self.engine = make_engine(self.settings)
+            if self.vhost is not None:
+                self._rabbitmqctl("add_vhost", self.vhost)
+                self._created_vhost = True
+                self._rabbitmqctl("set_permissions", "-p", self.vhost, self._amqp_user(),
+                                  ".*", ".*", ".*")  # fmt: skip
+            if self.migrate_db:
+                migrate(self.settings)
+            own = make_url(self.env["DATABASE_URL"]).update_query_dict(
+                {"application_name": "alertworker-bench"}
+            )
+            self.engine = make_engine(
+                Settings.from_env({"DATABASE_URL": own.render_as_string(hide_password=False)})
+            )
             self.session_factory = make_session_factory(self.engine)
             self._receiver = Receiver()
         except BaseException:
@@ -116,6 +142,7 @@ class Stage:
                 self._stop_receiver,
                 self._drop_database,
                 self._delete_keys,
+                self._delete_vhost,
             ):
                 try:
                     step()
@@ -149,6 +176,19 @@ class Stage:
         for i in range(0, len(keys), 500):
             self.redis.delete(*keys[i : i + 500])
         self.redis.close()
+
+    def _delete_vhost(self) -> None:
+        if self._created_vhost and self.vhost is not None:
+            self._rabbitmqctl("delete_vhost", self.vhost)
+            self._created_vhost = False
+
+    def _amqp_user(self) -> str:
+        return urlsplit(self.env["BROKER_URL"]).username or "guest"
+
+    @staticmethod
+    def _rabbitmqctl(*args: str) -> None:
+        subprocess.run(["rabbitmqctl", "-q", *args], check=True, timeout=120,
+                       capture_output=True)  # fmt: skip
 
     def _admin(self, sql: str) -> None:
         engine = create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
