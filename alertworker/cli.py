@@ -165,7 +165,7 @@ def run(host: str, port: int, concurrency: int, broker_port: int) -> None:
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
 @click.option("--keep-logs", is_flag=True, help="Keep the workers' logs (kept anyway on failure).")
 def bench(
-    http: bool, runs: int, smoke: bool, no_progress: bool, keep_logs: bool, **given: object
+    http: bool, runs: int, smoke: bool, no_progress: bool, keep_logs: bool, **given: Any
 ) -> None:
     """Benchmark the throttled and notify paths and latency against a no-op Celery task, in a
     private database and key prefix; with --http, the compose stack from outside. Fails (exit 1)
@@ -173,7 +173,7 @@ def bench(
     from alertworker.bench import BenchFailure, Options, run
     from alertworker.bench.report import table
 
-    common = {"progress": not no_progress, "keep_logs": keep_logs}
+    common: dict[str, Any] = {"progress": not no_progress, "keep_logs": keep_logs}
     if http:
         _bench_http(smoke, runs, common, given)
         return

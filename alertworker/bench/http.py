@@ -58,7 +58,7 @@ from alertworker.models import AlertThrottle as T
 STALL_SECONDS = 60.0
 GROUPS = ("ours", "api", "workers", "beat", "postgres", "redis", "rabbitmq", "bench")
 # The issue's targets (#17), same machine kind, medians of several runs.
-TARGETS = {
+TARGETS: dict[str, tuple[str, float]] = {
     "storm_accepted_per_second": (">=", 25_000),
     "storm_cpu_us_per_event": ("<=", 40),
     "distinct_delivered_per_second": (">=", 2_000),
@@ -261,7 +261,8 @@ def post_events(
     """POST each body to ``/api/v1/events`` from ``clients`` threads, each on one keep-alive
     connection; every answer must be 202. (sent, answered) ``time.monotonic()`` per request."""
     times: list[tuple[float, float]] = [(0.0, 0.0)] * len(bodies)
-    lock, todo, errors = threading.Lock(), iter(range(len(bodies))), []
+    lock, todo = threading.Lock(), iter(range(len(bodies)))
+    errors: list[str] = []
 
     def client() -> None:
         conn = _connection(url)
@@ -501,7 +502,7 @@ def latency(run: Run) -> dict[str, Any]:
             sent[event["event_id"]] = time.monotonic()
             publisher.publish(**event)
 
-        passes = {}
+        passes: dict[str, dict[str, Any]] = {}
         for name, send, threads in (("http", post, 8), ("client", publish, 1)):
             arrived = _arrived_since(run.stage)
             for i in range(WARMUP):
