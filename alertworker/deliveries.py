@@ -80,10 +80,11 @@ def deliver(
     receiver): the rest are released for an immediate re-send (``retry_in`` 0).
     """
     with session_factory() as session:
-        attempts = _claim(session, settings, delivery_ids)
-        messages = _messages(session, list(attempts))
-        held = recipients.hold(session, messages, utcnow())  # users' preferences (SPEC §8)
+        attempts, messages = _claim(session, settings, delivery_ids)
         session.commit()  # the claims are durable before anything leaves the building
+    with session_factory() as session:  # no statement unless an email or SMS is claimed
+        held = recipients.hold(session, messages, utcnow())  # users' preferences (SPEC §8)
+        session.commit()
     outcomes = {i: Outcome("not_claimed") for i in delivery_ids if i not in attempts}
     outcomes.update({i: Outcome(status) for i, status in held.items()})
     attempts = {i: n for i, n in attempts.items() if i not in held}
@@ -222,53 +223,60 @@ def _lease(settings: Settings) -> timedelta:
     return timedelta(seconds=settings.delivery_lease_seconds)
 
 
-def _claim(session: Session, settings: Settings, delivery_ids: Sequence[int]) -> dict[int, int]:
-    """Take the claimable rows for one attempt each: {delivery id: attempt number}."""
+def _claim(
+    session: Session, settings: Settings, delivery_ids: Sequence[int]
+) -> tuple[dict[int, int], dict[int, tuple[Message | None, str]]]:
+    """Take the claimable rows for one attempt each: ``{delivery id: attempt number}`` in the
+    order asked, and what each channel needs to send. On Postgres one statement in
+    autocommit (it commits by itself: one round trip); elsewhere two in the transaction."""
     now = utcnow()
     params = {
         "ids": list(delivery_ids), "now": now, "due": now + CLOCK_SKEW,
         "lease": now + _lease(settings),
     }  # fmt: skip
-    claimed = dict(session.connection().execute(statements.CLAIM, params).all())
-    return {i: claimed[i] for i in delivery_ids if i in claimed}  # in the order asked
+    if session.get_bind().dialect.name == "postgresql":
+        conn = session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        rows = conn.execute(statements.CLAIM_MESSAGES, params).mappings().all()
+        claimed = {row["id"]: row["attempts"] for row in rows}
+    else:
+        conn = session.connection()
+        claimed = dict(conn.execute(statements.CLAIM, params).all())
+        rows = conn.execute(statements.MESSAGES, {"ids": list(claimed)}).mappings().all()
+    messages = dict(map(_message, rows))
+    attempts = {i: claimed[i] for i in delivery_ids if i in claimed}
+    return attempts, {i: messages[i] for i in attempts}
 
 
-def _messages(session: Session, delivery_ids: list[int]) -> dict[int, tuple[Message | None, str]]:
-    """What each channel needs to send, by delivery id (None when the config was deleted)."""
-    messages: dict[int, tuple[Message | None, str]] = {}
-    for row in session.connection().execute(statements.MESSAGES, {"ids": delivery_ids}).mappings():
-        if row["config_id"] is None:
-            messages[row["id"]] = (None, row["channel"])
-            continue
-        messages[row["id"]] = (
-            Message(
-                delivery_id=row["id"],
-                notification_id=row["notification_id"],
-                event_id=row["event_id"],
-                tenant_id=row["slug"],
-                config_id=row["config_id"],
-                config_name=row["config_name"],
-                alert_type=row["alert_type"],
-                severity=row["severity"],
-                title=row["title"],
-                message=row["message"],
-                context=dict(row["context"]),
-                occurred_at=row["occurred_at"],
-                triggered_at=row["triggered_at"],
-                occurrence_count=row["occurrence_count"],
-                suppressed_since_last=row["suppressed_since_last"],
-                is_test=row["is_test"],
-                channel_config=dict(
-                    row["escalation_target"] or row["channel_config"].get(row["channel"]) or {}
-                ),  # an escalation row carries its target's config (SPEC §14)
-                recipient=row["recipient"],
-                kind="trigger" if row["kind"] == "escalation" else row["kind"],  # pages (§14)
-                resolved_at=row["resolved_at"],
-                fingerprint=row["fingerprint"],
-            ),
-            row["channel"],
-        )
-    return messages
+def _message(row: Any) -> tuple[int, tuple[Message | None, str]]:
+    """A delivery's id and what its channel needs to send (None when the config was deleted)."""
+    if row["config_id"] is None:
+        return row["id"], (None, row["channel"])
+    message = Message(
+        delivery_id=row["id"],
+        notification_id=row["notification_id"],
+        event_id=row["event_id"],
+        tenant_id=row["slug"],
+        config_id=row["config_id"],
+        config_name=row["config_name"],
+        alert_type=row["alert_type"],
+        severity=row["severity"],
+        title=row["title"],
+        message=row["message"],
+        context=dict(row["context"]),
+        occurred_at=row["occurred_at"],
+        triggered_at=row["triggered_at"],
+        occurrence_count=row["occurrence_count"],
+        suppressed_since_last=row["suppressed_since_last"],
+        is_test=row["is_test"],
+        channel_config=dict(
+            row["escalation_target"] or row["channel_config"].get(row["channel"]) or {}
+        ),  # an escalation row carries its target's config (SPEC §14)
+        recipient=row["recipient"],
+        kind="trigger" if row["kind"] == "escalation" else row["kind"],  # pages (§14)
+        resolved_at=row["resolved_at"],
+        fingerprint=row["fingerprint"],
+    )
+    return row["id"], (message, row["channel"])
 
 
 def _record(

@@ -31,13 +31,13 @@ def row(session_factory, did):
 
 def test_a_claim_is_exclusive_until_its_lease_expires(settings, session_factory, delivery_id):
     with session_factory() as s:
-        assert deliveries._claim(s, settings, [delivery_id]) == {delivery_id: 1}
+        assert deliveries._claim(s, settings, [delivery_id])[0] == {delivery_id: 1}
         s.commit()
     with session_factory() as s:
-        assert deliveries._claim(s, settings, [delivery_id]) == {}
+        assert deliveries._claim(s, settings, [delivery_id])[0] == {}
     set_row(session_factory, delivery_id, lease_expires_at=utcnow() - timedelta(seconds=1))
     with session_factory() as s:
-        assert deliveries._claim(s, settings, [delivery_id]) == {delivery_id: 2}
+        assert deliveries._claim(s, settings, [delivery_id])[0] == {delivery_id: 2}
 
 
 def test_a_channel_without_an_implementation_fails_with_the_reason(
@@ -141,7 +141,7 @@ def test_a_result_whose_lease_was_taken_over_is_not_recorded(
     from alertworker.channels.base import PermanentError
 
     with session_factory() as s:
-        assert deliveries._claim(s, settings, [delivery_id]) == {delivery_id: 1}
+        assert deliveries._claim(s, settings, [delivery_id])[0] == {delivery_id: 1}
         s.commit()
     # our lease expires and another worker claims the row (attempt 2) while we are still sending
     set_row(session_factory, delivery_id, attempts=2)
