@@ -13,7 +13,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, func, or_, select, tuple_, update
+from sqlalchemy import and_, bindparam, case, func, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -196,4 +196,40 @@ DELIVERED = (
         next_attempt_at=None,
     )  # fmt: skip
     .returning(_T.c.id)
+)
+# Postgres: a batch whose every send succeeded (the usual one) is written back in one
+# statement: the rows still ours (id, attempt) delivered, every attempt logged, and the
+# health of the destinations of those delivered reset. Run in autocommit: one round trip,
+# atomic as the one transaction of ``deliveries._record`` + ``attempts.record`` it replaces.
+RECORD_DELIVERED = text(
+    """
+WITH sent AS (
+    SELECT * FROM unnest(CAST(:ids AS integer[]), CAST(:attempts AS integer[]),
+                         CAST(:started AS timestamptz[]), CAST(:durations AS integer[]),
+                         CAST(:cfgs AS integer[]), CAST(:channels AS varchar[]))
+        AS s(id, attempt, started_at, duration_ms, config_id, channel)
+), ok AS (
+    UPDATE notification_deliveries AS d
+    SET status = 'delivered', delivered_at = :now, last_error = NULL, last_status_code = NULL,
+        lease_expires_at = NULL, next_attempt_at = NULL, updated_at = :now
+    FROM sent
+    WHERE d.id = sent.id AND d.attempts = sent.attempt AND d.status = 'sending'
+    RETURNING d.id
+), logged AS (
+    INSERT INTO delivery_attempts (delivery_id, attempt, started_at, duration_ms, outcome)
+    SELECT id, attempt, started_at, duration_ms, 'delivered' FROM sent
+), health AS (
+    INSERT INTO endpoint_health (config_id, channel, consecutive_failures, last_success_at,
+                                 updated_at)
+    SELECT DISTINCT sent.config_id, sent.channel, 0, CAST(:now AS timestamptz),
+           CAST(:now AS timestamptz)
+    FROM sent JOIN ok ON ok.id = sent.id
+    WHERE sent.config_id IS NOT NULL
+    ORDER BY 1, 2
+    ON CONFLICT (config_id, channel) DO UPDATE
+    SET consecutive_failures = 0, last_success_at = excluded.last_success_at,
+        updated_at = excluded.updated_at
+)
+SELECT id FROM ok
+"""
 )
