@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -20,7 +21,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from alertworker.db import utcnow
+from alertworker.db import statements_commit, utcnow
 from alertworker.models import ApiToken, Tenant, User
 from alertworker.schemas import SLUG
 
@@ -122,19 +123,17 @@ def verify_token(session: Session, token: str) -> Principal | None:
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
     digest = hash_token(token)
-    if session.in_transaction():
-        conn = session.connection()
-    else:
-        conn = session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-    row = conn.execute(_LOOKUP, {"digest": digest}).first()
-    if row is None or not hmac.compare_digest(row.token_hash, digest):
-        return None
-    if row.revoked_at is not None:
-        return None
-    now = utcnow()
-    if row.last_used_at is None or now - row.last_used_at > _LAST_USED_RESOLUTION:
-        conn.execute(_TOUCH, {"token_id": row.id, "now": now})
-        session.commit()
+    fresh = not session.in_transaction()
+    with statements_commit(session) if fresh else nullcontext(session.connection()) as conn:
+        row = conn.execute(_LOOKUP, {"digest": digest}).first()
+        if row is None or not hmac.compare_digest(row.token_hash, digest) or row.revoked_at:
+            return None
+        now = utcnow()
+        touch = row.last_used_at is None or now - row.last_used_at > _LAST_USED_RESOLUTION
+        if touch:
+            conn.execute(_TOUCH, {"token_id": row.id, "now": now})
+    if touch:
+        session.commit()  # (a fresh session's touch committed by itself already)
     return Principal(
         token_id=row.id,
         tenant_id=row.tenant_id,

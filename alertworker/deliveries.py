@@ -40,7 +40,7 @@ from alertworker.channels.base import (
     RetryableError,
     get_channel,
 )
-from alertworker.db import utcnow
+from alertworker.db import statements_commit, utcnow
 from alertworker.models import AlertNotification, NotificationDelivery
 from alertworker.settings import Settings
 
@@ -240,8 +240,8 @@ def _claim(
         "lease": now + _lease(settings),
     }  # fmt: skip
     if session.get_bind().dialect.name == "postgresql":
-        conn = session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        rows = conn.execute(statements.CLAIM_MESSAGES, params).mappings().all()
+        with statements_commit(session) as conn:
+            rows = conn.execute(statements.CLAIM_MESSAGES, params).mappings().all()
         claimed = {row["id"]: row["attempts"] for row in rows}
     else:
         conn = session.connection()
@@ -302,8 +302,8 @@ def _record_delivered(
         "channels": [messages[i][1] for i in ids],
         "now": utcnow(),
     }
-    conn = session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-    written = set(conn.execute(statements.RECORD_DELIVERED, params).scalars())
+    with statements_commit(session) as conn:
+        written = set(conn.execute(statements.RECORD_DELIVERED, params).scalars())
     for delivery_id in ids:
         if delivery_id not in written:
             log.warning("delivery %s: lost the lease, result not recorded", delivery_id)
