@@ -207,7 +207,7 @@ class Throttle:
             return
         try:
             self._run("settle", calls, pipe)
-        except (*_REDIS_DOWN, redis.exceptions.ResponseError) as exc:
+        except (*_REDIS_DOWN, redis.exceptions.RedisError) as exc:
             metrics.THROTTLE_SETTLE_FAILED.inc(len(calls))
             log.warning(
                 "could not settle %d throttle decisions in redis (their provisional holds "
