@@ -75,8 +75,10 @@ def deliver(
     """Claim deliveries (one destination's, usually), send each once, write the outcomes back.
 
     One transaction claims them all and one records them all, with their attempts and the
-    destinations' health (SPEC §18); ``publish`` gets the ``delivery_failing`` events to put on
-    alerts.events after that commit. Sending stops when half the lease is spent (a slow
+    destinations' health (SPEC §18); on Postgres each is a single statement in autocommit
+    when it can be (the claim always, the write-back when every send succeeded), one round
+    trip each. ``publish`` gets the ``delivery_failing`` events to put on alerts.events after
+    that commit. Sending stops when half the lease is spent (a slow
     receiver): the rest are released for an immediate re-send (``retry_in`` 0).
     """
     with session_factory() as session:
