@@ -226,6 +226,8 @@ class AlertPublisher:
                 self._app.send_task(
                     INGEST_TASK,
                     args=[batch],
+                    argsrepr=f"[<{len(batch)} events>]",  # Celery's saferepr: ~0.5 ms/event
+                    kwargsrepr="{}",
                     queue=EVENTS_QUEUE,
                     producer=producer,
                     retry=True,

@@ -7,13 +7,15 @@ and JSON text elsewhere. Constraint names follow one convention so Alembic can d
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import JSON, DateTime, MetaData, Table, create_engine, event
+from sqlalchemy import JSON, Connection, DateTime, MetaData, Table, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -142,3 +144,25 @@ def dialect_insert(session: Session, table: Any) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         return pg_insert(table)
     return sqlite_insert(table)
+
+
+@contextmanager
+def statements_commit(session: Session) -> Iterator[Connection]:
+    """The session's connection where, on Postgres, each statement commits by itself: no
+    BEGIN and no COMMIT round trip (for single statements that are atomic on their own).
+
+    psycopg2's ``autocommit`` is set directly and put back before the connection leaves:
+    SQLAlchemy's ``isolation_level="AUTOCOMMIT"`` option would put it back with a
+    ``SET default_transaction_isolation``, one round trip more. Call it on a session that
+    has not run a statement yet. Elsewhere (SQLite) the session's connection as it is.
+    """
+    conn = session.connection()
+    raw = conn.connection.dbapi_connection
+    if conn.dialect.name != "postgresql" or raw is None:
+        yield conn
+        return
+    raw.autocommit = True
+    try:
+        yield conn
+    finally:
+        raw.autocommit = False

@@ -40,7 +40,7 @@ from alertworker.channels.base import (
     RetryableError,
     get_channel,
 )
-from alertworker.db import utcnow
+from alertworker.db import statements_commit, utcnow
 from alertworker.models import AlertNotification, NotificationDelivery
 from alertworker.settings import Settings
 
@@ -75,15 +75,18 @@ def deliver(
     """Claim deliveries (one destination's, usually), send each once, write the outcomes back.
 
     One transaction claims them all and one records them all, with their attempts and the
-    destinations' health (SPEC §18); ``publish`` gets the ``delivery_failing`` events to put on
-    alerts.events after that commit. Sending stops when half the lease is spent (a slow
+    destinations' health (SPEC §18); on Postgres each is a single statement in autocommit
+    when it can be (the claim always, the write-back when every send succeeded), one round
+    trip each. ``publish`` gets the ``delivery_failing`` events to put on alerts.events after
+    that commit. Sending stops when half the lease is spent (a slow
     receiver): the rest are released for an immediate re-send (``retry_in`` 0).
     """
     with session_factory() as session:
-        attempts = _claim(session, settings, delivery_ids)
-        messages = _messages(session, list(attempts))
-        held = recipients.hold(session, messages, utcnow())  # users' preferences (SPEC §8)
+        attempts, messages = _claim(session, settings, delivery_ids)
         session.commit()  # the claims are durable before anything leaves the building
+    with session_factory() as session:  # no statement unless an email or SMS is claimed
+        held = recipients.hold(session, messages, utcnow())  # users' preferences (SPEC §8)
+        session.commit()
     outcomes = {i: Outcome("not_claimed") for i in delivery_ids if i not in attempts}
     outcomes.update({i: Outcome(status) for i, status in held.items()})
     attempts = {i: n for i, n in attempts.items() if i not in held}
@@ -111,11 +114,16 @@ def deliver(
         timing[delivery_id] = (started, int((time.monotonic() - clock) * 1000))
 
     with session_factory() as session:
-        outcomes |= _record(session, settings, attempts, sent, codes, messages)
-        statuses = {i: outcomes[i].status for i in sent}  # SPEC §18: attempts and health
-        failing = attempts_log.record(
-            session, settings, attempts, sent, codes, messages, timing, statuses, utcnow()
-        )
+        postgres = session.get_bind().dialect.name == "postgresql"
+        if postgres and not released and not any(sent.values()):  # every send succeeded
+            outcomes |= _record_delivered(session, attempts, codes, messages, timing)
+            failing = endpoint_health.Failing()
+        else:
+            outcomes |= _record(session, settings, attempts, sent, codes, messages)
+            statuses = {i: outcomes[i].status for i in sent}  # SPEC §18: attempts, health
+            failing = attempts_log.record(
+                session, settings, attempts, sent, codes, messages, timing, statuses, utcnow()
+            )
         if released:
             session.execute(
                 update(D)
@@ -224,53 +232,88 @@ def _lease(settings: Settings) -> timedelta:
     return timedelta(seconds=settings.delivery_lease_seconds)
 
 
-def _claim(session: Session, settings: Settings, delivery_ids: Sequence[int]) -> dict[int, int]:
-    """Take the claimable rows for one attempt each: {delivery id: attempt number}."""
+def _claim(
+    session: Session, settings: Settings, delivery_ids: Sequence[int]
+) -> tuple[dict[int, int], dict[int, tuple[Message | None, str]]]:
+    """Take the claimable rows for one attempt each: ``{delivery id: attempt number}`` in the
+    order asked, and what each channel needs to send. On Postgres one statement in
+    autocommit (it commits by itself: one round trip); elsewhere two in the transaction."""
     now = utcnow()
     params = {
         "ids": list(delivery_ids), "now": now, "due": now + CLOCK_SKEW,
         "lease": now + _lease(settings),
     }  # fmt: skip
-    claimed: dict[int, int] = dict(session.connection().execute(statements.CLAIM, params).all())
-    return {i: claimed[i] for i in delivery_ids if i in claimed}  # in the order asked
+    if session.get_bind().dialect.name == "postgresql":
+        with statements_commit(session) as conn:
+            rows = conn.execute(statements.CLAIM_MESSAGES, params).mappings().all()
+        claimed = {row["id"]: row["attempts"] for row in rows}
+    else:
+        conn = session.connection()
+        claimed = dict(conn.execute(statements.CLAIM, params).all())
+        rows = conn.execute(statements.MESSAGES, {"ids": list(claimed)}).mappings().all()
+    messages = dict(map(_message, rows))
+    attempts = {i: claimed[i] for i in delivery_ids if i in claimed}
+    return attempts, {i: messages[i] for i in attempts}
 
 
-def _messages(session: Session, delivery_ids: list[int]) -> dict[int, tuple[Message | None, str]]:
-    """What each channel needs to send, by delivery id (None when the config was deleted)."""
-    messages: dict[int, tuple[Message | None, str]] = {}
-    for row in session.connection().execute(statements.MESSAGES, {"ids": delivery_ids}).mappings():
-        if row["config_id"] is None:
-            messages[row["id"]] = (None, row["channel"])
-            continue
-        messages[row["id"]] = (
-            Message(
-                delivery_id=row["id"],
-                notification_id=row["notification_id"],
-                event_id=row["event_id"],
-                tenant_id=row["slug"],
-                config_id=row["config_id"],
-                config_name=row["config_name"],
-                alert_type=row["alert_type"],
-                severity=row["severity"],
-                title=row["title"],
-                message=row["message"],
-                context=dict(row["context"]),
-                occurred_at=row["occurred_at"],
-                triggered_at=row["triggered_at"],
-                occurrence_count=row["occurrence_count"],
-                suppressed_since_last=row["suppressed_since_last"],
-                is_test=row["is_test"],
-                channel_config=dict(
-                    row["escalation_target"] or row["channel_config"].get(row["channel"]) or {}
-                ),  # an escalation row carries its target's config (SPEC §14)
-                recipient=row["recipient"],
-                kind="trigger" if row["kind"] == "escalation" else row["kind"],  # pages (§14)
-                resolved_at=row["resolved_at"],
-                fingerprint=row["fingerprint"],
-            ),
-            row["channel"],
-        )
-    return messages
+def _message(row: Any) -> tuple[int, tuple[Message | None, str]]:
+    """A delivery's id and what its channel needs to send (None when the config was deleted)."""
+    if row["config_id"] is None:
+        return row["id"], (None, row["channel"])
+    message = Message(
+        delivery_id=row["id"],
+        notification_id=row["notification_id"],
+        event_id=row["event_id"],
+        tenant_id=row["slug"],
+        config_id=row["config_id"],
+        config_name=row["config_name"],
+        alert_type=row["alert_type"],
+        severity=row["severity"],
+        title=row["title"],
+        message=row["message"],
+        context=dict(row["context"]),
+        occurred_at=row["occurred_at"],
+        triggered_at=row["triggered_at"],
+        occurrence_count=row["occurrence_count"],
+        suppressed_since_last=row["suppressed_since_last"],
+        is_test=row["is_test"],
+        channel_config=dict(
+            row["escalation_target"] or row["channel_config"].get(row["channel"]) or {}
+        ),  # an escalation row carries its target's config (SPEC §14)
+        recipient=row["recipient"],
+        kind="trigger" if row["kind"] == "escalation" else row["kind"],  # pages (§14)
+        resolved_at=row["resolved_at"],
+        fingerprint=row["fingerprint"],
+    )
+    return row["id"], (message, row["channel"])
+
+
+def _record_delivered(
+    session: Session,
+    attempts: dict[int, int],
+    codes: dict[int, int | None],
+    messages: dict[int, tuple[Message | None, str]],
+    timing: dict[int, tuple[datetime, int]],
+) -> dict[int, Outcome]:
+    """Postgres, a batch whose every send succeeded: rows, attempts and health written in one
+    statement in autocommit (``statements.RECORD_DELIVERED``), one round trip."""
+    ids = list(timing)
+    params = {
+        "ids": ids,
+        "attempts": [attempts[i] for i in ids],
+        "started": [timing[i][0] for i in ids],
+        "durations": [timing[i][1] for i in ids],
+        "cfgs": [m.config_id if m else None for m, _ in map(messages.__getitem__, ids)],
+        "channels": [messages[i][1] for i in ids],
+        "codes": [codes.get(i) for i in ids],
+        "now": utcnow(),
+    }
+    with statements_commit(session) as conn:
+        written = set(conn.execute(statements.RECORD_DELIVERED, params).scalars())
+    for delivery_id in ids:
+        if delivery_id not in written:
+            log.warning("delivery %s: lost the lease, result not recorded", delivery_id)
+    return {i: Outcome("delivered" if i in written else "not_claimed") for i in ids}
 
 
 def _record(

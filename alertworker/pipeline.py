@@ -17,8 +17,8 @@
    and the trail (§17): every step above told the batch's ``Trail`` what it decided, per
    event and config, and it is written here with one statement;
 7. after the commit, hands the new deliveries to ``on_commit`` (the worker enqueues them),
-   settles the provisional decisions in Redis (one round trip) and publishes the new
-   notifications to the live stream.
+   then publishes the new notifications to the live stream and settles the provisional
+   decisions in Redis, in one round trip.
 
 A deadlock between concurrent batches is run again here as a replay; other database errors
 propagate: the caller retries the whole batch, which is idempotent.
@@ -185,9 +185,10 @@ class Pipeline:
             session.commit()
         if on_commit is not None and result.deliveries:
             on_commit(result.deliveries)
-        self.throttle.settle(result.settlements, int(now.timestamp() * 1000))
-        if summaries:
-            stream.publish_notifications(self.redis, self.settings, summaries)
+        # one round trip: the new notifications to the live stream, then the settlements
+        pipe = self.redis.pipeline(transaction=False)
+        stream.add(pipe, self.settings, "notification", summaries)
+        self.throttle.settle(result.settlements, int(now.timestamp() * 1000), pipe)
         lifecycle.after_commit(self.redis, self.settings, resolved)
 
         result.rejected = len(rejects)

@@ -61,9 +61,15 @@ def publish(redis: Any, settings: Settings, kind: str, summaries: Iterable[dict[
     """Publish one ``kind`` message per notification summary (each has ``tenant_id``), pipelined."""
     try:
         pipe = redis.pipeline(transaction=False)
-        for summary in summaries:
-            message = json.dumps({"type": kind, "notification": summary}, default=str)
-            pipe.publish(channel(settings, summary["tenant_id"]), message)
+        add(pipe, settings, kind, summaries)
         pipe.execute()
     except Exception as exc:  # the stream is best effort; never fail ingest over it
         log.warning("could not publish to the live stream: %s", exc)
+
+
+def add(pipe: Any, settings: Settings, kind: str, summaries: Iterable[dict[str, Any]]) -> None:
+    """Queue the ``kind`` messages on a Redis pipeline that someone else sends (the pipeline
+    sends them with its throttle settlements, in one round trip)."""
+    for summary in summaries:
+        message = json.dumps({"type": kind, "notification": summary}, default=str)
+        pipe.publish(channel(settings, summary["tenant_id"]), message)

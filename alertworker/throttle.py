@@ -185,9 +185,11 @@ class Throttle:
             log.warning("redis unreachable, %d cooldown(s) not cleared: %s", len(held), exc)
             return 0
 
-    def settle(self, settlements: Sequence[Settlement], now_ms: int) -> None:
+    def settle(self, settlements: Sequence[Settlement], now_ms: int, pipe: Any = None) -> None:
         """Confirm or release provisional decisions, one round trip. A failure is logged and
-        counted, and costs nothing committed: the provisional holds lapse by themselves."""
+        counted, and costs nothing committed: the provisional holds lapse by themselves.
+        ``pipe``: a pipeline already holding best-effort commands (the live stream's) that
+        travel in the same round trip, before the scripts, and are sent once."""
         calls = []
         for s in settlements:
             r = s.request
@@ -200,26 +202,45 @@ class Throttle:
             calls.append((r, [r.token, s.sent_ms, hold, max(ttl, 1), delta,
                               WINDOW_MS, SUPPRESSED_TTL_MS]))  # fmt: skip
         if not calls:
+            if pipe is not None and len(pipe):
+                _best_effort(pipe)
             return
         try:
-            self._run("settle", calls)
-        except (*_REDIS_DOWN, redis.exceptions.ResponseError) as exc:
+            self._run("settle", calls, pipe)
+        except (*_REDIS_DOWN, redis.exceptions.RedisError) as exc:
             metrics.THROTTLE_SETTLE_FAILED.inc(len(calls))
             log.warning(
                 "could not settle %d throttle decisions in redis (their provisional holds "
                 "lapse within %d ms): %s", len(calls), self.provisional_ms, exc,
             )  # fmt: skip
 
-    def _run(self, script: str, calls: list[tuple[Request, list[Any]]]) -> list[Any]:
+    def _run(
+        self, script: str, calls: list[tuple[Request, list[Any]]], pipe: Any = None
+    ) -> list[Any]:
         source, sha = _SCRIPTS[script]
         try:
-            return self._pipeline(sha, calls)
+            return self._pipeline(sha, calls, pipe)
         except redis.exceptions.NoScriptError:
             self.client.script_load(source)
             return self._pipeline(sha, calls)
 
-    def _pipeline(self, sha: str, calls: list[tuple[Request, list[Any]]]) -> list[Any]:
-        pipe = self.client.pipeline(transaction=False)
+    def _pipeline(
+        self, sha: str, calls: list[tuple[Request, list[Any]]], pipe: Any = None
+    ) -> list[Any]:
+        """The scripts' replies; commands already on ``pipe`` run first, their errors ignored."""
+        pipe = pipe if pipe is not None else self.client.pipeline(transaction=False)
+        skip = len(pipe)
         for r, args in calls:
             pipe.evalsha(sha, 4, *self.keys(r.config_id, r.fingerprint), *args)
-        return pipe.execute()
+        replies = pipe.execute(raise_on_error=False)[skip:]
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
+
+
+def _best_effort(pipe: Any) -> None:
+    try:
+        pipe.execute(raise_on_error=False)
+    except (*_REDIS_DOWN, redis.exceptions.RedisError) as exc:
+        log.warning("could not publish to the live stream: %s", exc)

@@ -77,7 +77,9 @@ def enqueue_deliveries(pending: Iterable[Pending]) -> None:
             for (channel, _), ids in groups.items():
                 for i in range(0, len(ids), MAX_BATCH):
                     batch = ids[i : i + MAX_BATCH]
-                    DELIVERY_TASKS[channel].apply_async((batch,), producer=producer)
+                    DELIVERY_TASKS[channel].apply_async(
+                        (batch,), producer=producer, argsrepr=repr([batch]), kwargsrepr="{}"
+                    )  # our repr: Celery's saferepr costs ~0.1 ms per task
     except Exception as exc:
         count = sum(map(len, groups.values()))
         log.warning("could not enqueue %d deliveries, the sweeper will: %s", count, exc)

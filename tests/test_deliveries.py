@@ -4,7 +4,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from alertworker import deliveries, retry
 from alertworker.db import utcnow
@@ -31,13 +31,13 @@ def row(session_factory, did):
 
 def test_a_claim_is_exclusive_until_its_lease_expires(settings, session_factory, delivery_id):
     with session_factory() as s:
-        assert deliveries._claim(s, settings, [delivery_id]) == {delivery_id: 1}
+        assert deliveries._claim(s, settings, [delivery_id])[0] == {delivery_id: 1}
         s.commit()
     with session_factory() as s:
-        assert deliveries._claim(s, settings, [delivery_id]) == {}
+        assert deliveries._claim(s, settings, [delivery_id])[0] == {}
     set_row(session_factory, delivery_id, lease_expires_at=utcnow() - timedelta(seconds=1))
     with session_factory() as s:
-        assert deliveries._claim(s, settings, [delivery_id]) == {delivery_id: 2}
+        assert deliveries._claim(s, settings, [delivery_id])[0] == {delivery_id: 2}
 
 
 def test_a_channel_without_an_implementation_fails_with_the_reason(
@@ -141,7 +141,7 @@ def test_a_result_whose_lease_was_taken_over_is_not_recorded(
     from alertworker.channels.base import PermanentError
 
     with session_factory() as s:
-        assert deliveries._claim(s, settings, [delivery_id]) == {delivery_id: 1}
+        assert deliveries._claim(s, settings, [delivery_id])[0] == {delivery_id: 1}
         s.commit()
     # our lease expires and another worker claims the row (attempt 2) while we are still sending
     set_row(session_factory, delivery_id, attempts=2)
@@ -155,3 +155,60 @@ def test_a_result_whose_lease_was_taken_over_is_not_recorded(
         assert outcomes[delivery_id].status == "not_claimed"
         r = row(session_factory, delivery_id)
         assert (r.status, r.attempts, r.last_error) == ("sending", 2, None)
+
+
+def test_a_delivered_batch_costs_two_statements_and_keeps_its_bookkeeping(
+    settings,
+    session_factory,
+    redis_client,
+    make_webhook_deliveries,
+    http_receiver,
+    engine,
+    monkeypatch,
+):
+    """On Postgres the claim (with the messages) and the write-back (rows, attempts, health)
+    are one statement each, in autocommit; the health of a destination that had failed is
+    reset, its last error kept; a send whose lease was taken over is logged, not written."""
+    from sqlalchemy import event
+
+    from alertworker.models import AlertConfig, DeliveryAttempt, EndpointHealth
+
+    ids = make_webhook_deliveries(http_receiver.url(), n=3)
+    with session_factory() as s:
+        config_id = s.scalar(select(AlertConfig.id))
+        s.add(EndpointHealth(config_id=config_id, channel="webhook", consecutive_failures=3,
+                             last_error="HTTP 500"))  # fmt: skip
+        s.commit()
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *_):
+        statements.append(statement.split()[0])
+
+    taken_over = ids[2]
+    original = deliveries._send
+
+    def send_then_lose_the_lease(settings, sender, channel, attempt, message):
+        if message.delivery_id == taken_over:  # another worker claims it meanwhile
+            set_row(session_factory, taken_over, attempts=attempt + 1)
+        return original(settings, sender, channel, attempt, message)
+
+    monkeypatch.setattr(deliveries, "_send", send_then_lose_the_lease)
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        outcomes = deliveries.deliver(settings, session_factory, redis_client, ids)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert statements == ["WITH", "UPDATE", "WITH"]  # claim, the other worker's, write-back
+    assert [outcomes[i].status for i in ids] == ["delivered", "delivered", "not_claimed"]
+    assert len(http_receiver.requests) == 3
+    with session_factory() as s:
+        statuses = [row(session_factory, i).status for i in ids]
+        assert statuses == ["delivered", "delivered", "sending"]
+        logged = s.scalars(select(DeliveryAttempt).order_by(DeliveryAttempt.delivery_id)).all()
+        assert [(a.delivery_id, a.attempt, a.outcome, a.status_code) for a in logged] == [
+            (ids[0], 1, "delivered", None), (ids[1], 1, "delivered", None),
+            (ids[2], 1, "delivered", None),
+        ]  # fmt: skip
+        health = s.get(EndpointHealth, (config_id, "webhook"))
+        assert (health.consecutive_failures, health.last_error) == (0, "HTTP 500")
+        assert health.last_success_at is not None

@@ -133,6 +133,26 @@ def test_settling_confirms_a_send_or_seeds_what_postgres_knows(settings, redis_c
     assert redis_client.zscore(t.keys(1, "fp2")[3], "f1") is None  # the slot released
 
 
+def test_settling_with_the_streams_pipeline_sends_its_messages_once(settings, private_redis):
+    """The pipeline's after-commit round trip: stream messages first, then the settlements;
+    a script Redis lost (SCRIPT FLUSH) is loaded again without publishing twice."""
+    redis_client = private_redis.client()  # a server of its own: SCRIPT FLUSH is global
+    t = Throttle(redis_client, settings.redis_key_prefix, provisional_ms=30_000)
+    r = req("e1")
+    assert t.decide([r], T0)[0].reason == "sent"
+    redis_client.script_flush()
+    sub = redis_client.pubsub(ignore_subscribe_messages=True)
+    sub.subscribe(f"{settings.redis_key_prefix}s")
+    assert sub.get_message(timeout=1) is None  # the subscribe confirmation, ignored
+    pipe = redis_client.pipeline(transaction=False)
+    pipe.publish(f"{settings.redis_key_prefix}s", "hello")
+    t.settle([Settlement(r, sent_ms=T0)], T0 + 1, pipe)
+    got = [sub.get_message(timeout=0.5) for _ in range(2)]
+    assert [m["data"] for m in got if m] == [b"hello"]
+    sub.close()
+    assert not t.decide([req("e2")], T0 + 14 * MIN)[0].allowed  # settled: the full cooldown
+
+
 def test_a_failed_settle_is_counted_and_raises_nothing(settings):
     from alertworker import metrics
 
