@@ -157,7 +157,7 @@ def test_a_result_whose_lease_was_taken_over_is_not_recorded(
         assert (r.status, r.attempts, r.last_error) == ("sending", 2, None)
 
 
-def test_a_delivered_batch_costs_two_statements_and_keeps_its_bookkeeping(
+def test_a_delivered_batch_costs_three_statements_and_keeps_its_bookkeeping(
     settings,
     session_factory,
     redis_client,
@@ -166,8 +166,8 @@ def test_a_delivered_batch_costs_two_statements_and_keeps_its_bookkeeping(
     engine,
     monkeypatch,
 ):
-    """On Postgres the claim (with the messages) and the write-back (rows, attempts, health)
-    are one statement each, in autocommit; the health of a destination that had failed is
+    """On Postgres the claim (with the messages), the check of the tenant's webhook preference
+    (SPEC §8) and the write-back (rows, attempts, health) are one statement each, in autocommit; the health of a destination that had failed is
     reset, its last error kept; a send whose lease was taken over is logged, not written."""
     from sqlalchemy import event
 
@@ -198,16 +198,19 @@ def test_a_delivered_batch_costs_two_statements_and_keeps_its_bookkeeping(
         outcomes = deliveries.deliver(settings, session_factory, redis_client, ids)
     finally:
         event.remove(engine, "before_cursor_execute", count)
-    assert statements == ["WITH", "UPDATE", "WITH"]  # claim, the other worker's, write-back
+    # claim, webhook_enabled of the tenant's users, the other worker's, write-back
+    assert statements == ["WITH", "SELECT", "UPDATE", "WITH"]
     assert [outcomes[i].status for i in ids] == ["delivered", "delivered", "not_claimed"]
     assert len(http_receiver.requests) == 3
     with session_factory() as s:
         statuses = [row(session_factory, i).status for i in ids]
         assert statuses == ["delivered", "delivered", "sending"]
+        codes = [row(session_factory, i).last_status_code for i in ids]
+        assert codes == [200, 200, None]  # the receiver's answer, on the rows still ours
         logged = s.scalars(select(DeliveryAttempt).order_by(DeliveryAttempt.delivery_id)).all()
         assert [(a.delivery_id, a.attempt, a.outcome, a.status_code) for a in logged] == [
-            (ids[0], 1, "delivered", None), (ids[1], 1, "delivered", None),
-            (ids[2], 1, "delivered", None),
+            (ids[0], 1, "delivered", 200), (ids[1], 1, "delivered", 200),
+            (ids[2], 1, "delivered", 200),
         ]  # fmt: skip
         health = s.get(EndpointHealth, (config_id, "webhook"))
         assert (health.consecutive_failures, health.last_error) == (0, "HTTP 500")
