@@ -167,8 +167,9 @@ def test_a_delivered_batch_costs_three_statements_and_keeps_its_bookkeeping(
     monkeypatch,
 ):
     """On Postgres the claim (with the messages), the check of the tenant's webhook preference
-    (SPEC §8) and the write-back (rows, attempts, health) are one statement each, in autocommit; the health of a destination that had failed is
-    reset, its last error kept; a send whose lease was taken over is logged, not written."""
+    (SPEC §8) and the write-back (rows, attempts, health) are one statement each, in
+    autocommit; the health of a destination that had failed is reset, its last error kept; a
+    send whose lease was taken over is logged, not written."""
     from sqlalchemy import event
 
     from alertworker.models import AlertConfig, DeliveryAttempt, EndpointHealth
