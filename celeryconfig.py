@@ -5,7 +5,9 @@ no results. One queue per concern so ops can run workers per queue and a slow SM
 delays webhooks. Broker keys on Redis carry REDIS_KEY_PREFIX, like every other key.
 """
 
-from alertworker.catalog import (
+from alertworker.client import broker_queues
+from alertworker.client import broker_transport_options as _transport_options
+from alertworker.core.catalog import (
     EVENTS_QUEUE,
     EXTERNAL_CHANNELS,
     INGEST_TASK,
@@ -13,10 +15,8 @@ from alertworker.catalog import (
     delivery_queue,
     delivery_task,
 )
-from alertworker.client import broker_queues
-from alertworker.client import broker_transport_options as _transport_options
-from alertworker.retry import SHORT_RETRY_SECONDS
-from alertworker.settings import load
+from alertworker.core.settings import load
+from alertworker.delivery.retry import SHORT_RETRY_SECONDS
 
 _settings = load()
 # 45 s with the default countdowns (at most 30 s): half as long again as the longest.

@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from alertworker.db import migrate as run_migrations
-from alertworker.settings import SettingsError, load
+from alertworker.core.db import migrate as run_migrations
+from alertworker.core.settings import SettingsError, load
 
 
 def _settings():
@@ -34,7 +34,7 @@ def migrate(revision: str) -> None:
 
 
 def _session(settings):
-    from alertworker.db import make_engine, make_session_factory
+    from alertworker.core.db import make_engine, make_session_factory
 
     engine = make_engine(settings)
     return engine, make_session_factory(engine)()
@@ -51,8 +51,8 @@ def _session(settings):
 )
 def create_token(tenant: str, email: str, scopes: str) -> None:
     """Create an API token; prints it alone on the last line (it is shown only once)."""
-    from alertworker.auth import TokenError
-    from alertworker.auth import create_token as create
+    from alertworker.tenants.auth import TokenError
+    from alertworker.tenants.auth import create_token as create
 
     engine, session = _session(_settings())
     try:
@@ -73,8 +73,8 @@ def create_token(tenant: str, email: str, scopes: str) -> None:
 @click.argument("ref")
 def revoke_token(ref: str) -> None:
     """Revoke the token whose id or display prefix (e.g. aw_Ab12Cd34) is REF."""
-    from alertworker.auth import TokenError
-    from alertworker.auth import revoke_token as revoke
+    from alertworker.tenants.auth import TokenError
+    from alertworker.tenants.auth import revoke_token as revoke
 
     engine, session = _session(_settings())
     try:

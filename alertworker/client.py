@@ -39,9 +39,9 @@ from kombu import Exchange, Queue
 from kombu.exceptions import KombuError
 
 from alertworker import local_broker
-from alertworker.catalog import EVENTS_QUEUE, INGEST_TASK, all_queues
+from alertworker.core.catalog import EVENTS_QUEUE, INGEST_TASK, all_queues
+from alertworker.core.settings import Settings
 from alertworker.schemas import EventSchema, PublicEventSchema, event_to_wire
-from alertworker.settings import Settings
 
 log = logging.getLogger(__name__)
 

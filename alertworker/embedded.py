@@ -28,11 +28,11 @@ from sqlalchemy import update
 from werkzeug.serving import make_server
 
 from alertworker import local_broker
-from alertworker.auth import create_token, ensure_user
-from alertworker.catalog import all_queues
-from alertworker.db import make_engine, make_session_factory, migrate, utcnow
-from alertworker.models import ApiToken
-from alertworker.settings import Settings, data_dir, load
+from alertworker.core.catalog import all_queues
+from alertworker.core.db import make_engine, make_session_factory, migrate, utcnow
+from alertworker.core.models import ApiToken
+from alertworker.core.settings import Settings, data_dir, load
+from alertworker.tenants.auth import create_token, ensure_user
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from alertworker.settings import data_dir
+from alertworker.core.settings import data_dir
 
 FILE_NAME = "broker.json"
 

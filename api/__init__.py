@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from alertworker.settings import Settings, load
+from alertworker.core.settings import Settings, load
 from api import (
     catalog,
     configs,

@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import g, request
 
-from alertworker.auth import Principal, verify_token
+from alertworker.tenants.auth import Principal, verify_token
 from api.errors import ApiError
 from api.ext import db
 

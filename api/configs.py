@@ -6,8 +6,8 @@ from flask import Blueprint
 from flask.typing import ResponseReturnValue
 from marshmallow import Schema, fields
 
-from alertworker import configs
 from alertworker.schemas import ConfigOutSchema, ConfigQuerySchema, ConfigSchema
+from alertworker.tenants import configs
 from api.auth import principal, require
 from api.ext import db, services
 from api.io import created, doc, json_body, query, reply

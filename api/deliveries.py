@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import Blueprint
 from flask.typing import ResponseReturnValue
 
-from alertworker import attempts, replay
+from alertworker.delivery import attempts, replay
 from alertworker.schemas import BulkRetryAcceptedSchema, BulkRetrySchema, DeliveryDetailSchema
 from api.auth import principal, require
 from api.errors import ApiError

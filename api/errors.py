@@ -24,7 +24,7 @@ from sqlalchemy.exc import (
 from werkzeug.exceptions import HTTPException
 
 from alertworker.client import PublishError
-from alertworker.configs import ConflictError, NotFoundError
+from alertworker.tenants.configs import ConflictError, NotFoundError
 
 log = logging.getLogger(__name__)
 

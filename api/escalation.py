@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint
 from flask.typing import ResponseReturnValue
 
-from alertworker import policies
+from alertworker.paging import policies
 from alertworker.schemas.escalation import PolicyListSchema, PolicySchema
 from api.auth import principal, require
 from api.ext import db, services

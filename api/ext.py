@@ -16,13 +16,13 @@ from flask import current_app, g
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from alertworker import lifecycle
-from alertworker.catalog import delivery_queue, delivery_task
 from alertworker.client import AlertPublisher, PublishError
-from alertworker.db import make_engine, make_session_factory
-from alertworker.deliveries import Pending
-from alertworker.redis_conn import make_redis
-from alertworker.settings import Settings
+from alertworker.core.catalog import delivery_queue, delivery_task
+from alertworker.core.db import make_engine, make_session_factory
+from alertworker.core.redis_conn import make_redis
+from alertworker.core.settings import Settings
+from alertworker.delivery.deliveries import Pending
+from alertworker.paging import lifecycle
 
 log = logging.getLogger(__name__)
 

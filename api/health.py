@@ -24,8 +24,8 @@ from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import text
 
 from alertworker.client import broker_transport_options, resolve_broker
-from alertworker.queues import queue_depths
-from alertworker.settings import Settings
+from alertworker.core.queues import queue_depths
+from alertworker.core.settings import Settings
 from api.errors import ApiError
 from api.ext import Services, services
 from api.io import doc

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Blueprint
 from flask.typing import ResponseReturnValue
 
-from alertworker import silences
 from alertworker.schemas.silences import InhibitRuleListSchema, InhibitRuleSchema
+from alertworker.tenants import silences
 from api.auth import principal, require
 from api.ext import db
 from api.io import created, doc, json_body, reply

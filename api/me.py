@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from alertworker import users
 from alertworker.schemas import WhoAmISchema
+from alertworker.tenants import users
 from api.auth import principal, require
 from api.ext import db
 from api.io import doc, reply

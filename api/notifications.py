@@ -9,7 +9,6 @@ from __future__ import annotations
 from flask import Blueprint
 from flask.typing import ResponseReturnValue
 
-from alertworker import notifications
 from alertworker.schemas import (
     CountSchema,
     NotificationDetailSchema,
@@ -17,6 +16,7 @@ from alertworker.schemas import (
     NotificationQuerySchema,
     NotificationSchema,
 )
+from alertworker.tenants import notifications
 from api.auth import principal, require
 from api.ext import db, services
 from api.io import doc, query, reply

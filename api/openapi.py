@@ -14,7 +14,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, Flask, current_app
 
-from alertworker.catalog import ALERT_TYPES
+from alertworker.core.catalog import ALERT_TYPES
 from alertworker.schemas import EndpointHealthSchema, ErrorSchema
 from alertworker.schemas.catalog import conditions_schema
 

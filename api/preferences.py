@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from alertworker import preferences
 from alertworker.schemas import PreferencesSchema
+from alertworker.tenants import preferences
 from api.auth import principal, require
 from api.ext import db
 from api.io import doc, json_body, reply

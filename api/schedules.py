@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Blueprint
 from flask.typing import ResponseReturnValue
 
-from alertworker import oncall
-from alertworker.db import utcnow
+from alertworker.core.db import utcnow
+from alertworker.paging import oncall
 from alertworker.schemas.escalation import (
     OnCallQuerySchema,
     OnCallSchema,

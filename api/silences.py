@@ -5,14 +5,14 @@ from __future__ import annotations
 from flask import Blueprint
 from flask.typing import ResponseReturnValue
 
-from alertworker import silences
-from alertworker.db import utcnow
+from alertworker.core.db import utcnow
 from alertworker.schemas.silences import (
     SilenceListSchema,
     SilenceOutSchema,
     SilenceQuerySchema,
     SilenceSchema,
 )
+from alertworker.tenants import silences
 from api.auth import principal, require
 from api.ext import db
 from api.io import created, doc, json_body, query, reply

@@ -1,7 +1,8 @@
 """``GET /admin/alerts/notifications/stream``: Server-Sent Events fed by Redis pub/sub.
 
-The worker publishes each new notification on the tenant's channel (``alertworker.stream``);
-this view relays every message as an ``event: notification`` (or ``event:
+The worker publishes each new notification on the tenant's channel
+(``alertworker.delivery.stream``); this view relays every message as an ``event:
+notification`` (or ``event:
 notification.resolved``, SPEC §13, named by the message's ``type``) and, after each burst, the fresh
 unread count as ``event: unread_count`` (``{"count": n}``). The first event is the current
 count. Each ``notification`` event carries ``id: <notification id>``; a client reconnecting
@@ -27,8 +28,8 @@ import redis
 from flask import Blueprint, Response, current_app, request
 from sqlalchemy.exc import SQLAlchemyError
 
-from alertworker import stream
-from alertworker.notifications import unread_count
+from alertworker.delivery import stream
+from alertworker.tenants.notifications import unread_count
 from api.auth import principal, require
 from api.ext import Services, services
 from api.io import doc

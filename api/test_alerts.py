@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from alertworker.samples import test_event
 from alertworker.schemas import AlertTestAcceptedSchema, AlertTestQuerySchema
+from alertworker.tenants.samples import test_event
 from api.auth import principal, require
 from api.ext import db, services
 from api.io import doc, query, reply

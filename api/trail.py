@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint
 from flask.typing import ResponseReturnValue
 
-from alertworker import trail_query
+from alertworker.ingest import trail_query
 from alertworker.schemas.trail import EventTrailPageSchema, EventTrailQuerySchema, EventTrailSchema
 from api.auth import principal, require
 from api.ext import db

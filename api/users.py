@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import Blueprint
 from flask.typing import ResponseReturnValue
 
-from alertworker import users
-from alertworker.configs import get_owned
-from alertworker.models import User
+from alertworker.core.models import User
 from alertworker.schemas.escalation import UserListSchema, UserSchema
+from alertworker.tenants import users
+from alertworker.tenants.configs import get_owned
 from api.auth import principal, require
 from api.ext import db
 from api.io import created, doc, json_body, reply

@@ -6,9 +6,9 @@ tests do), otherwise one is opened from the settings. ALTERs run in batch mode s
 
 from alembic import context
 
-from alertworker import models  # noqa: F401  (registers the tables on Base.metadata)
-from alertworker.db import Base, make_engine, sqlite_foreign_keys_off
-from alertworker.settings import load
+from alertworker.core import models  # noqa: F401  (registers the tables on Base.metadata)
+from alertworker.core.db import Base, make_engine, sqlite_foreign_keys_off
+from alertworker.core.settings import load
 
 config = context.config
 target_metadata = Base.metadata

@@ -11,11 +11,11 @@ from celery import Celery, current_task, signals
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
-from alertworker import logs
-from alertworker.db import make_engine, make_session_factory
-from alertworker.pipeline import Pipeline
-from alertworker.redis_conn import make_redis
-from alertworker.settings import Settings, load
+from alertworker.core import logs
+from alertworker.core.db import make_engine, make_session_factory
+from alertworker.core.redis_conn import make_redis
+from alertworker.core.settings import Settings, load
+from alertworker.ingest.pipeline import Pipeline
 
 app = Celery("alertworker")
 app.config_from_object("celeryconfig")

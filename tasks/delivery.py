@@ -9,9 +9,9 @@ from typing import Any
 from celery.utils.log import get_task_logger
 from sqlalchemy.exc import DBAPIError
 
-from alertworker import deliveries
-from alertworker.catalog import EVENTS_QUEUE, EXTERNAL_CHANNELS, INGEST_TASK, delivery_task
-from alertworker.deliveries import Pending
+from alertworker.core.catalog import EVENTS_QUEUE, EXTERNAL_CHANNELS, INGEST_TASK, delivery_task
+from alertworker.delivery import deliveries
+from alertworker.delivery.deliveries import Pending
 from tasks import db_retry
 from tasks.app import app, runtime
 

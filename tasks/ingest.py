@@ -7,8 +7,8 @@ from typing import Any
 from celery.utils.log import get_task_logger
 from sqlalchemy.exc import DBAPIError
 
-from alertworker.catalog import INGEST_TASK
-from alertworker.rejections import record_rejections, rejection
+from alertworker.core.catalog import INGEST_TASK
+from alertworker.ingest.rejections import record_rejections, rejection
 from tasks import db_retry
 from tasks.app import app, runtime
 from tasks.delivery import enqueue_deliveries

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from celery.utils.log import get_task_logger
 
-from alertworker import deliveries, digests, escalation, lifecycle, retention
+from alertworker.delivery import deliveries, digests
+from alertworker.paging import escalation, lifecycle
+from alertworker.tenants import retention
 from tasks.app import app, runtime
 from tasks.delivery import enqueue_deliveries
 

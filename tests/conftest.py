@@ -14,9 +14,9 @@ import pytest
 import redis
 from sqlalchemy import create_engine, text
 
-from alertworker import models
-from alertworker.db import Base, make_engine, make_session_factory, migrate
-from alertworker.settings import Settings
+from alertworker.core import models
+from alertworker.core.db import Base, make_engine, make_session_factory, migrate
+from alertworker.core.settings import Settings
 
 pytest_plugins = ["tests.receivers", "tests.servers", "tests.standins"]
 
@@ -149,7 +149,7 @@ def make_webhook_deliveries(settings, session_factory, redis_client, make_tenant
     ``url`` (tenant ``acme``); returns the delivery ids in order."""
 
     def _make(url: str = "http://127.0.0.1:9/hook", n: int = 1, **webhook) -> list[int]:
-        from alertworker.pipeline import Pipeline
+        from alertworker.ingest.pipeline import Pipeline
 
         config = {"webhook": {"url": url, **webhook}}
         make_config(make_tenant("acme"), channels=["webhook"], cooldown_minutes=0,

@@ -27,7 +27,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-from alertworker.channels.base import Message
+from alertworker.delivery.channels.base import Message
 
 SMTP_USER, SMTP_PASSWORD = "alerts", "s3cret-smtp-pass"
 

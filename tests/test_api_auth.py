@@ -7,8 +7,14 @@ import hashlib
 import pytest
 from sqlalchemy import select
 
-from alertworker.auth import TokenError, create_token, parse_scopes, revoke_token, verify_token
-from alertworker.models import ApiToken, Tenant, User
+from alertworker.core.models import ApiToken, Tenant, User
+from alertworker.tenants.auth import (
+    TokenError,
+    create_token,
+    parse_scopes,
+    revoke_token,
+    verify_token,
+)
 from tests import test_api_support as support
 from tests.test_api_support import API, assert_error
 

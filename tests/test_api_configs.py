@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from alertworker.models import AlertConfig, Tenant
+from alertworker.core.models import AlertConfig, Tenant
 from tests import test_api_support as support
 from tests.test_api_support import API, SLACK_URL, assert_error, slack_config
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from alertworker.catalog import ALERT_TYPES
-from alertworker.conditions import evaluate
+from alertworker.core.catalog import ALERT_TYPES
+from alertworker.ingest.conditions import evaluate
 from api import create_app
 from tests import test_api_support as support
 from tests.test_api_support import API, assert_error, enqueued

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, event, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from alertworker.catalog import ALERT_TYPES, CHANNELS, SEVERITIES
+from alertworker.core.catalog import ALERT_TYPES, CHANNELS, SEVERITIES
 from tests import test_api_support as support
 from tests.test_api_support import API, add_notification
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from alertworker.models import AlertConfig, AlertNotification
+from alertworker.core.models import AlertConfig, AlertNotification
 from tests import test_api_support as support
 from tests.test_api_support import API, add_notification, assert_error
 

@@ -9,10 +9,10 @@ import json
 
 from sqlalchemy import select
 
-from alertworker import deliveries
-from alertworker.catalog import delivery_queue
-from alertworker.models import NotificationDelivery, Tenant
-from alertworker.pipeline import Pipeline
+from alertworker.core.catalog import delivery_queue
+from alertworker.core.models import NotificationDelivery, Tenant
+from alertworker.delivery import deliveries
+from alertworker.ingest.pipeline import Pipeline
 from tests import test_api_support as support
 from tests.test_api_support import API, add_notification, assert_error, enqueued
 

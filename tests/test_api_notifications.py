@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from alertworker.models import AlertConfig
+from alertworker.core.models import AlertConfig
 from tests import test_api_support as support
 from tests.test_api_support import API, add_notification, assert_error
 

@@ -198,7 +198,7 @@ def test_policy_crud_masks_secrets_and_keeps_them(client, team, db):
     body = {k: shown[k] for k in ("name", "steps", "repeat")}
     r = client.put(f"{POL}/{shown['id']}", json=body, headers=me.h)  # masked values sent back
     assert r.status_code == 200, r.get_json()
-    from alertworker.models import EscalationPolicy
+    from alertworker.core.models import EscalationPolicy
 
     stored = db.get(EscalationPolicy, shown["id"]).steps[1]["targets"]
     assert stored[2]["webhook_url"] == support.SLACK_URL and stored[3]["secret"] == HOOK_SECRET
@@ -322,7 +322,7 @@ def test_read_scope_cannot_write(client, team, caller):
 def test_notification_detail_shows_the_escalation(
     client, team, settings, session_factory, redis_client
 ):
-    from alertworker.pipeline import Pipeline
+    from alertworker.ingest.pipeline import Pipeline
 
     me, ids = team
     body = {"name": "p", "steps": [{"delay_minutes": 10, "targets": [

@@ -6,7 +6,7 @@ import logging
 
 from sqlalchemy import select
 
-from alertworker.models import AlertConfig, NotificationDelivery
+from alertworker.core.models import AlertConfig, NotificationDelivery
 from tests import test_api_support as support
 from tests.test_api_support import API, SLACK_URL, add_notification, slack_config
 

@@ -21,8 +21,8 @@ import pytest
 import requests
 import yaml
 
-from alertworker import stream
-from alertworker.auth import create_token
+from alertworker.delivery import stream
+from alertworker.tenants.auth import create_token
 from api import MAX_BODY_BYTES
 from tests.processes import ROOT, Proc, command, wait_for
 from tests.receivers import free_port

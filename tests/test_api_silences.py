@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from alertworker.models import Silence, Tenant
+from alertworker.core.models import Silence, Tenant
 from tests import test_api_support as support
 from tests.test_api_support import API, assert_error
 

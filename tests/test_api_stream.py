@@ -9,8 +9,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import requests
 
-from alertworker import stream
-from alertworker.pipeline import Pipeline
+from alertworker.delivery import stream
+from alertworker.ingest.pipeline import Pipeline
 from tests import test_api_support as support
 from tests.test_api_support import API, add_notification, assert_error, enqueued
 

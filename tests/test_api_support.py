@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from alertworker.auth import SCOPES, create_token
-from alertworker.catalog import EVENTS_QUEUE
-from alertworker.models import AlertNotification, NotificationDelivery
+from alertworker.core.catalog import EVENTS_QUEUE
+from alertworker.core.models import AlertNotification, NotificationDelivery
+from alertworker.tenants.auth import SCOPES, create_token
 from api import create_app
 
 API = "/api/v1"

@@ -21,7 +21,7 @@ import redis
 from kombu import Connection, Producer, Queue
 from sqlalchemy import func, select
 
-from alertworker.models import AlertNotification
+from alertworker.core.models import AlertNotification
 from tests.envelopes import event, task_body, task_envelope
 from tests.processes import WORKER_ARGS, celery, wait_for
 from tests.receivers import free_port

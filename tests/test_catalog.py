@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from alertworker.catalog import ALERT_TYPES, CHANNELS, EXTERNAL_CHANNELS
-from alertworker.conditions import evaluate
+from alertworker.core.catalog import ALERT_TYPES, CHANNELS, EXTERNAL_CHANNELS
+from alertworker.ingest.conditions import evaluate
 from alertworker.schemas import CONDITION_SCHEMAS
 from tests import test_api_support as support
 from tests.test_api_support import API, assert_error

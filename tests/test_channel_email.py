@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from alertworker.catalog import ALERT_TYPES, SEVERITIES
-from alertworker.channels.base import PermanentError, RetryableError, get_channel
-from alertworker.render import GUIDANCE, SEVERITY_STYLE, render_email
+from alertworker.core.catalog import ALERT_TYPES, SEVERITIES
+from alertworker.delivery.channels.base import PermanentError, RetryableError, get_channel
+from alertworker.delivery.render import GUIDANCE, SEVERITY_STYLE, render_email
 from tests.receivers import SMTP_PASSWORD, SMTP_USER, make_message
 
 RECIPIENTS = ["ops@example.test", "oncall@example.test"]

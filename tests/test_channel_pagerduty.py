@@ -10,10 +10,11 @@ import uuid
 import pytest
 from sqlalchemy import select
 
-from alertworker import deliveries, notifications
-from alertworker.channels.base import PermanentError, RetryableError, get_channel
-from alertworker.models import AlertConfig, NotificationDelivery
-from alertworker.pipeline import Pipeline
+from alertworker.core.models import AlertConfig, NotificationDelivery
+from alertworker.delivery import deliveries
+from alertworker.delivery.channels.base import PermanentError, RetryableError, get_channel
+from alertworker.ingest.pipeline import Pipeline
+from alertworker.tenants import notifications
 from tests import test_api_support as support
 from tests.receivers import make_message
 from tests.test_api_support import API, assert_error

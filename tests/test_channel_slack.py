@@ -13,8 +13,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from alertworker.channels.base import PermanentError, RetryableError, get_channel
-from alertworker.render import RESOLVED_STYLE, SEVERITY_STYLE, SLACK_TEXT_MAX
+from alertworker.delivery.channels.base import PermanentError, RetryableError, get_channel
+from alertworker.delivery.render import RESOLVED_STYLE, SEVERITY_STYLE, SLACK_TEXT_MAX
 from tests.conftest import REDIS_URL
 from tests.receivers import Reply, make_message
 

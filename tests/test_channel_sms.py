@@ -11,10 +11,10 @@ import uuid
 import pytest
 from sqlalchemy import select
 
-from alertworker import deliveries
-from alertworker.channels.base import PermanentError, RetryableError, get_channel
-from alertworker.models import NotificationDelivery, NotificationPreference, User
-from alertworker.pipeline import Pipeline
+from alertworker.core.models import NotificationDelivery, NotificationPreference, User
+from alertworker.delivery import deliveries
+from alertworker.delivery.channels.base import PermanentError, RetryableError, get_channel
+from alertworker.ingest.pipeline import Pipeline
 from tests import test_api_support as support
 from tests.receivers import make_message
 from tests.standins import TWILIO_SID, TWILIO_TOKEN

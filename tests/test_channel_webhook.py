@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from alertworker.channels.base import PermanentError, RetryableError, get_channel
+from alertworker.delivery.channels.base import PermanentError, RetryableError, get_channel
 from tests.receivers import Reply, make_message
 
 SECRET = "whsec-topsecret-value"

@@ -6,9 +6,9 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from alertworker.auth import verify_token
 from alertworker.cli import main
-from alertworker.models import ApiToken, Tenant, User
+from alertworker.core.models import ApiToken, Tenant, User
+from alertworker.tenants.auth import verify_token
 
 
 @pytest.fixture

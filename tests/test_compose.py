@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from alertworker.settings import Settings
+from alertworker.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

@@ -14,10 +14,10 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from sqlalchemy import func, select
 
-from alertworker.db import make_engine, make_session_factory
-from alertworker.models import AlertNotification, AlertThrottle
-from alertworker.pipeline import Pipeline
-from alertworker.settings import Settings
+from alertworker.core.db import make_engine, make_session_factory
+from alertworker.core.models import AlertNotification, AlertThrottle
+from alertworker.core.settings import Settings
+from alertworker.ingest.pipeline import Pipeline
 
 PROCESSES = 4
 

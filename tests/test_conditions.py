@@ -2,7 +2,7 @@
 
 import pytest
 
-from alertworker.conditions import evaluate
+from alertworker.ingest.conditions import evaluate
 
 CASES = [
     # alert_type, conditions, context, met

@@ -5,12 +5,12 @@ then started again."""
 import pytest
 from sqlalchemy import select
 
-from alertworker.catalog import delivery_queue, delivery_task
 from alertworker.client import AlertPublisher
-from alertworker.db import make_engine, make_session_factory, migrate
-from alertworker.models import AlertConfig, NotificationDelivery, Tenant
-from alertworker.pipeline import Pipeline
-from alertworker.settings import Settings
+from alertworker.core.catalog import delivery_queue, delivery_task
+from alertworker.core.db import make_engine, make_session_factory, migrate
+from alertworker.core.models import AlertConfig, NotificationDelivery, Tenant
+from alertworker.core.settings import Settings
+from alertworker.ingest.pipeline import Pipeline
 from tests.processes import WORKER_ARGS, celery, wait_for
 
 pytestmark = pytest.mark.slow

@@ -6,9 +6,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from alertworker import deliveries, retry
-from alertworker.db import utcnow
-from alertworker.models import NotificationDelivery as D
+from alertworker.core.db import utcnow
+from alertworker.core.models import NotificationDelivery as D
+from alertworker.delivery import deliveries, retry
 
 
 @pytest.fixture
@@ -116,7 +116,7 @@ def test_the_sweeper_picks_lost_due_and_stuck_rows_only(settings, session_factor
 
 
 def _clone_notification(session, notification_id):
-    from alertworker.models import AlertNotification as N
+    from alertworker.core.models import AlertNotification as N
 
     n = session.get(N, notification_id)
     copy = N(**{c.key: getattr(n, c.key) for c in N.__table__.columns if c.key != "id"})
@@ -138,7 +138,7 @@ def test_backoff_is_capped_jittered_exponential_and_honours_retry_after(settings
 def test_a_result_whose_lease_was_taken_over_is_not_recorded(
     settings, session_factory, delivery_id
 ):
-    from alertworker.channels.base import PermanentError
+    from alertworker.delivery.channels.base import PermanentError
 
     with session_factory() as s:
         assert deliveries._claim(s, settings, [delivery_id])[0] == {delivery_id: 1}
@@ -172,7 +172,7 @@ def test_a_delivered_batch_costs_three_statements_and_keeps_its_bookkeeping(
     send whose lease was taken over is logged, not written."""
     from sqlalchemy import event
 
-    from alertworker.models import AlertConfig, DeliveryAttempt, EndpointHealth
+    from alertworker.core.models import AlertConfig, DeliveryAttempt, EndpointHealth
 
     ids = make_webhook_deliveries(http_receiver.url(), n=3)
     with session_factory() as s:

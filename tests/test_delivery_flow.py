@@ -7,10 +7,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from alertworker import deliveries
 from alertworker.client import AlertPublisher
-from alertworker.db import utcnow
-from alertworker.models import NotificationDelivery as D
+from alertworker.core.db import utcnow
+from alertworker.core.models import NotificationDelivery as D
+from alertworker.delivery import deliveries
 from tests.processes import WORKER_ARGS, celery, wait_for
 from tests.receivers import Reply
 

@@ -11,10 +11,10 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import event, insert, select, update
 
-from alertworker import deliveries
-from alertworker.catalog import delivery_queue
-from alertworker.models import DeliveryAttempt, EndpointHealth, NotificationDelivery
-from alertworker.pipeline import Pipeline
+from alertworker.core.catalog import delivery_queue
+from alertworker.core.models import DeliveryAttempt, EndpointHealth, NotificationDelivery
+from alertworker.delivery import deliveries
+from alertworker.ingest.pipeline import Pipeline
 from tests import test_api_support as support
 from tests.receivers import Reply
 from tests.standins import TWILIO_SID, TWILIO_TOKEN
@@ -154,7 +154,7 @@ def test_bulk_replay_filters_by_range_config_and_channel_within_the_tenant(
     client, caller, session_factory, make_config, redis_client, settings
 ):
     me, other = caller(), caller("globex", "ops@globex.test")
-    from alertworker.models import Tenant
+    from alertworker.core.models import Tenant
 
     with session_factory() as s:
         tenant = s.get(Tenant, me.tenant_id)
@@ -203,7 +203,7 @@ def test_bulk_replay_validation(client, caller, body, field):
 
 def test_bulk_replay_refuses_another_tenants_config(client, caller, make_config, session_factory):
     me, other = caller(), caller("globex", "ops@globex.test")
-    from alertworker.models import Tenant
+    from alertworker.core.models import Tenant
 
     with session_factory() as s:
         foreign = make_config(s.get(Tenant, other.tenant_id))
@@ -242,7 +242,7 @@ def test_secrets_never_reach_attempts(
 ):
     """The receiver quotes the secret headers back, whole, in part, URL-encoded and
     upper-cased: no 8 characters of any secret are in the stored attempt or the API's answer
-    (alertworker/scrub.py, as tests/test_scrub.py checks for last_error)."""
+    (alertworker/core/scrub.py, as tests/test_scrub.py checks for last_error)."""
     secrets = {"Authorization": "Bearer sk-live-0123456789abcdef", "X-Api-Key": "k3y-abcdef-9876"}
     signing = "hmac-secret-0123456789"
 

@@ -11,13 +11,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from alertworker import deliveries, digests
-from alertworker.delivery_policy import Preferences, digest_period
-from alertworker.models import NotificationDelivery as D
-from alertworker.models import NotificationDigest as G
-from alertworker.models import User
-from alertworker.pipeline import Pipeline
-from alertworker.preferences import put_preferences
+from alertworker.core.models import NotificationDelivery as D
+from alertworker.core.models import NotificationDigest as G
+from alertworker.core.models import User
+from alertworker.delivery import deliveries, digests
+from alertworker.delivery.delivery_policy import Preferences, digest_period
+from alertworker.ingest.pipeline import Pipeline
+from alertworker.tenants.preferences import put_preferences
 from tests.processes import WORKER_ARGS, celery, wait_for
 
 USER = "digest@acme.test"

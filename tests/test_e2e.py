@@ -21,8 +21,8 @@ from sqlalchemy import func, select
 
 from alertworker import client
 from alertworker.client import resolve_alert, trigger_alert
-from alertworker.models import AlertNotification
-from alertworker.models import NotificationDelivery as D
+from alertworker.core.models import AlertNotification
+from alertworker.core.models import NotificationDelivery as D
 from tests.processes import ROOT, Proc, command, start_stack, wait_for
 from tests.receivers import Reply
 from tests.servers import rabbitmq_vhost

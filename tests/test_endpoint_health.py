@@ -9,10 +9,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from alertworker import deliveries, endpoint_health, trail_query
-from alertworker.endpoint_health import Finished
-from alertworker.models import AlertNotification, EndpointHealth, NotificationDelivery
-from alertworker.pipeline import Pipeline
+from alertworker.core.models import AlertNotification, EndpointHealth, NotificationDelivery
+from alertworker.delivery import deliveries, endpoint_health
+from alertworker.delivery.endpoint_health import Finished
+from alertworker.ingest import trail_query
+from alertworker.ingest.pipeline import Pipeline
 from tests import test_api_support as support
 from tests.receivers import HttpReceiver, Reply
 from tests.test_api_support import API

@@ -10,8 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from alertworker import deliveries, escalation, notifications
-from alertworker.models import (
+from alertworker.core.models import (
     AlertConfig,
     AlertNotification,
     EscalationPolicy,
@@ -20,7 +19,10 @@ from alertworker.models import (
     OnCallSchedule,
     User,
 )
-from alertworker.pipeline import Pipeline
+from alertworker.delivery import deliveries
+from alertworker.ingest.pipeline import Pipeline
+from alertworker.paging import escalation
+from alertworker.tenants import notifications
 from tests.standins import TWILIO_SID, TWILIO_TOKEN
 
 T0 = datetime(2026, 3, 31, 12, 0, tzinfo=UTC)  # Tuesday; bob's week of the rotation below

@@ -16,10 +16,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from alertworker import notifications
 from alertworker.client import AlertPublisher
-from alertworker.db import utcnow
-from alertworker.models import (
+from alertworker.core.db import utcnow
+from alertworker.core.models import (
     AlertConfig,
     AlertNotification,
     EscalationPolicy,
@@ -27,6 +26,7 @@ from alertworker.models import (
     OnCallSchedule,
     User,
 )
+from alertworker.tenants import notifications
 from tests.processes import ROOT, WORKER_ARGS, celery, wait_for
 
 N, D = AlertNotification, NotificationDelivery
@@ -156,10 +156,10 @@ RUNNER = """
 import sys, time
 from datetime import timedelta
 from sqlalchemy import func, select
-from alertworker import escalation
-from alertworker.db import make_engine, make_session_factory, utcnow
-from alertworker.models import AlertNotification as N
-from alertworker.settings import load
+from alertworker.paging import escalation
+from alertworker.core.db import make_engine, make_session_factory, utcnow
+from alertworker.core.models import AlertNotification as N
+from alertworker.core.settings import load
 settings = load()
 factory = make_session_factory(make_engine(settings))
 
@@ -181,7 +181,7 @@ def test_each_step_runs_once_with_runners_racing(
 ):
     import time
 
-    from alertworker.pipeline import Pipeline
+    from alertworker.ingest.pipeline import Pipeline
 
     steps = lambda ids: [  # noqa: E731
         {"delay_minutes": 0, "targets": [{"type": "user", "user_id": ids["ann"]}]},

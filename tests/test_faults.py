@@ -28,12 +28,12 @@ from dataclasses import dataclass, field
 import pytest
 from sqlalchemy import func, select
 
-from alertworker import models
-from alertworker.catalog import MAINTENANCE_QUEUE
 from alertworker.client import AlertPublisher, PublishError
-from alertworker.db import make_engine, make_session_factory
-from alertworker.queues import queue_depths
-from alertworker.settings import Settings
+from alertworker.core import models
+from alertworker.core.catalog import MAINTENANCE_QUEUE
+from alertworker.core.db import make_engine, make_session_factory
+from alertworker.core.queues import queue_depths
+from alertworker.core.settings import Settings
 from tests.processes import Proc, logs, start_stack, wait_for
 from tests.receivers import Reply
 from tests.servers import PostgresServer, RedisServer, rabbitmq_messages, rabbitmq_vhost

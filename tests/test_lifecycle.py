@@ -9,9 +9,9 @@ import uuid
 import pytest
 from sqlalchemy import select, text
 
-from alertworker import lifecycle
-from alertworker.models import AlertNotification, NotificationDelivery
-from alertworker.pipeline import Pipeline
+from alertworker.core.models import AlertNotification, NotificationDelivery
+from alertworker.ingest.pipeline import Pipeline
+from alertworker.paging import lifecycle
 from tests import test_pipeline
 from tests.processes import WORKER_ARGS, celery, wait_for
 

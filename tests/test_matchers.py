@@ -4,9 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from alertworker.matchers import compile_matchers, matches, value_of
-from alertworker.models import Silence
-from alertworker.silences import state_of
+from alertworker.core.models import Silence
+from alertworker.ingest.matchers import compile_matchers, matches, value_of
+from alertworker.tenants.silences import state_of
 
 CONTEXT = {"provider_name": "openai", "requests": 5, "ratio": 0.25, "healthy": True,
            "gone": None, "tags": ["a", "b"], "region": "eu-west-1"}  # fmt: skip

@@ -16,7 +16,7 @@ from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import dumps, loads
 
 import tasks.consumer  # noqa: F401  (registers the tasks, bounds kombu's decompressors)
-from alertworker.rejections import rejection
+from alertworker.ingest.rejections import rejection
 from tasks.app import app
 from tasks.messages import MAX_INFLATED_BYTES, problem
 from tasks.transport import INVALID_CONTENT_TYPE, REASON_HEADER, envelope

@@ -11,8 +11,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 
-from alertworker.db import Base, migrate
-from alertworker.settings import Settings
+from alertworker.core.db import Base, migrate
+from alertworker.core.settings import Settings
 from tests.conftest import ADMIN_PG_URL, _pg_admin
 
 TABLES = {

@@ -7,17 +7,17 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from alertworker.db import utcnow
-from alertworker.logs import JsonFormatter
-from alertworker.models import AlertNotification, NotificationDelivery, RejectedEvent
-from alertworker.pipeline import Pipeline
-from alertworker.retention import prune
+from alertworker.core.db import utcnow
+from alertworker.core.logs import JsonFormatter
+from alertworker.core.models import AlertNotification, NotificationDelivery, RejectedEvent
+from alertworker.ingest.pipeline import Pipeline
+from alertworker.tenants.retention import prune
 
 
 def test_json_log_lines_carry_task_and_event_ids():
     record = logging.makeLogRecord(
         {
-            "name": "alertworker.pipeline",
+            "name": "alertworker.ingest.pipeline",
             "levelname": "INFO",
             "msg": "batch: %d events",
             "args": (1,),
@@ -61,7 +61,7 @@ def test_prune_deletes_old_rows_with_their_deliveries_in_batches(
 
 def test_queue_depth_is_reported_per_queue(settings):
     from alertworker.client import AlertPublisher
-    from alertworker.queues import queue_depths
+    from alertworker.core.queues import queue_depths
     from api import create_app
 
     with AlertPublisher.from_settings(settings, max_batch=1) as pub:
@@ -73,7 +73,7 @@ def test_queue_depth_is_reported_per_queue(settings):
 
 
 def test_only_the_relaxed_engine_skips_the_wal_flush_wait(settings):
-    from alertworker.db import make_engine
+    from alertworker.core.db import make_engine
 
     for relaxed, expected in ((False, "on"), (True, "off")):
         engine = make_engine(settings, relaxed_commit=relaxed)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from alertworker.channels.base import PermanentError, RetryableError
-from alertworker.outbound import (
+from alertworker.delivery.channels.base import PermanentError, RetryableError
+from alertworker.delivery.outbound import (
     UnsafeURLError,
     check_url,
     parse_retry_after,

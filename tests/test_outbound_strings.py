@@ -9,7 +9,7 @@ import copy
 
 import pytest
 
-from alertworker.channels.base import PermanentError, get_channel
+from alertworker.delivery.channels.base import PermanentError, get_channel
 from tests import test_api_support as support
 from tests.receivers import make_message
 

@@ -8,16 +8,16 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from alertworker.db import utcnow
-from alertworker.deliveries import Pending
-from alertworker.models import (
+from alertworker.core.db import utcnow
+from alertworker.core.models import (
     AlertConfig,
     AlertNotification,
     AlertThrottle,
     NotificationDelivery,
     RejectedEvent,
 )
-from alertworker.pipeline import Pipeline
+from alertworker.delivery.deliveries import Pending
+from alertworker.ingest.pipeline import Pipeline
 
 
 class Clock:
@@ -229,7 +229,7 @@ def test_throttling_fails_open_when_redis_is_down(
 def test_new_notifications_are_published_to_the_tenant_stream(
     pipeline, tenant, make_config, redis_client, settings
 ):
-    from alertworker import stream
+    from alertworker.delivery import stream
 
     make_config(tenant)
     sub = redis_client.pubsub()

@@ -18,7 +18,7 @@ from kombu import Connection, Producer
 from sqlalchemy import func, select
 
 from alertworker.client import broker_queues
-from alertworker.models import AlertNotification, RejectedEvent
+from alertworker.core.models import AlertNotification, RejectedEvent
 from tests.envelopes import POISON, event, raw_items, task_body, task_envelope
 from tests.processes import WORKER_ARGS, celery, wait_for
 

@@ -11,11 +11,11 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import select, update
 
-from alertworker import deliveries
-from alertworker.models import NotificationDelivery as D
-from alertworker.models import NotificationPreference, User
-from alertworker.pipeline import Pipeline
-from alertworker.preferences import put_preferences
+from alertworker.core.models import NotificationDelivery as D
+from alertworker.core.models import NotificationPreference, User
+from alertworker.delivery import deliveries
+from alertworker.ingest.pipeline import Pipeline
+from alertworker.tenants.preferences import put_preferences
 from tests import test_api_support as support
 from tests.test_api_support import API
 

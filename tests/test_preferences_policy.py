@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from alertworker.delivery_policy import Preferences, decide, digest_period, quiet_until
+from alertworker.delivery.delivery_policy import Preferences, decide, digest_period, quiet_until
 
 BERLIN = "Europe/Berlin"
 

@@ -9,7 +9,7 @@ from itertools import pairwise
 
 import pytest
 
-from alertworker.schedules import (
+from alertworker.paging.schedules import (
     Answer,
     from_data,
     on_call,

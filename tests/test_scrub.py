@@ -16,10 +16,10 @@ from urllib.parse import quote, quote_plus
 import pytest
 from sqlalchemy import select
 
-from alertworker import deliveries
-from alertworker.models import NotificationDelivery as D
-from alertworker.pipeline import Pipeline
-from alertworker.scrub import redact, secrets_of
+from alertworker.core.models import NotificationDelivery as D
+from alertworker.core.scrub import redact, secrets_of
+from alertworker.delivery import deliveries
+from alertworker.ingest.pipeline import Pipeline
 from tests import test_api_support as support
 from tests.receivers import SMTP_PASSWORD, Reply
 

@@ -1,6 +1,6 @@
 import pytest
 
-from alertworker.settings import Settings, SettingsError
+from alertworker.core.settings import Settings, SettingsError
 
 
 def test_defaults_are_the_embedded_service():

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from alertworker.client import AlertPublisher
-from alertworker.models import AlertNotification, AlertThrottle, Tenant
+from alertworker.core.models import AlertNotification, AlertThrottle, Tenant
 from tests import test_api_support as support
 from tests.processes import WORKER_ARGS, celery, wait_for
 

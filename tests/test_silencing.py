@@ -12,8 +12,8 @@ from prometheus_client import REGISTRY
 from sqlalchemy import event as sa_event
 from sqlalchemy import select
 
-from alertworker.models import AlertNotification, AlertThrottle, InhibitRule, Silence, User
-from alertworker.notifications import acknowledge
+from alertworker.core.models import AlertNotification, AlertThrottle, InhibitRule, Silence, User
+from alertworker.tenants.notifications import acknowledge
 from tests import test_pipeline
 from tests.test_api_silences import QUOTA_RULE as QUOTA
 from tests.test_pipeline import event, notifications

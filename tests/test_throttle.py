@@ -3,7 +3,7 @@ suppressed counts, replays, key layout, fail-open; provisional decisions and the
 
 import redis
 
-from alertworker.throttle import Request, Settlement, Throttle, fingerprint
+from alertworker.ingest.throttle import Request, Settlement, Throttle, fingerprint
 
 T0 = 1_800_000_000_000  # ms
 MIN = 60_000
@@ -154,7 +154,7 @@ def test_settling_with_the_streams_pipeline_sends_its_messages_once(settings, pr
 
 
 def test_a_failed_settle_is_counted_and_raises_nothing(settings):
-    from alertworker import metrics
+    from alertworker.core import metrics
 
     dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
     before = metrics.THROTTLE_SETTLE_FAILED._value.get()
@@ -163,7 +163,7 @@ def test_a_failed_settle_is_counted_and_raises_nothing(settings):
 
 
 def test_clear_cooldown_clears_only_the_holders_cooldown(redis_client, settings):
-    from alertworker.throttle import Throttle
+    from alertworker.ingest.throttle import Throttle
 
     throttle = Throttle(redis_client, settings.redis_key_prefix)
     mine, theirs = throttle.keys(1, "fp-a")[0], throttle.keys(1, "fp-b")[0]

@@ -9,9 +9,9 @@ from redis.retry import Retry
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
-from alertworker import metrics
-from alertworker.models import AlertThrottle
-from alertworker.pipeline import Pipeline
+from alertworker.core import metrics
+from alertworker.core.models import AlertThrottle
+from alertworker.ingest.pipeline import Pipeline
 from tests.test_pipeline import Clock, event, notifications
 
 

@@ -10,10 +10,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from alertworker import deliveries, retention
-from alertworker.models import EventTrail, InhibitRule, Silence, User
-from alertworker.pipeline import Pipeline
-from alertworker.preferences import put_preferences
+from alertworker.core.models import EventTrail, InhibitRule, Silence, User
+from alertworker.delivery import deliveries
+from alertworker.ingest.pipeline import Pipeline
+from alertworker.tenants import retention
+from alertworker.tenants.preferences import put_preferences
 from tests import test_api_support as support
 from tests.test_api_support import API
 
@@ -220,9 +221,9 @@ def test_the_trail_can_be_turned_off_for_the_benchmark(settings, session_factory
 
 def test_the_embedded_default_finds_events_on_sqlite(tmp_path, settings, redis_client):
     """SQLite keeps ``event_ids`` as JSON and finds an id in it as text (no GIN there)."""
-    from alertworker import trail_query
-    from alertworker.auth import create_token
-    from alertworker.db import make_engine, make_session_factory, migrate
+    from alertworker.core.db import make_engine, make_session_factory, migrate
+    from alertworker.ingest import trail_query
+    from alertworker.tenants.auth import create_token
 
     lite = settings.replace(database_url=f"sqlite:///{tmp_path}/trail.db")
     migrate(lite)
@@ -258,7 +259,7 @@ def test_the_openapi_document_describes_the_trail(client):
 
 
 def test_trail_settings_are_parsed_and_checked():
-    from alertworker.settings import Settings, SettingsError
+    from alertworker.core.settings import Settings, SettingsError
 
     s = Settings.from_env({"TRAIL_RETENTION_HOURS": "24", "TRAIL_ENABLED": "false"})
     assert (s.trail_retention_hours, s.trail_enabled) == (24, False)

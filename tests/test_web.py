@@ -25,8 +25,8 @@ import pytest
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from alertworker import models
-from alertworker.auth import create_token
+from alertworker.core import models
+from alertworker.tenants.auth import create_token
 from api import create_app
 from tests.processes import ROOT, WORKER_ARGS, celery, wait_for
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from alertworker import models
+from alertworker.core import models
 from tests import test_web as web
 from tests.processes import ROOT, wait_for
 from tests.test_api_support import add_notification
@@ -39,7 +39,7 @@ def readme_shot(page, name: str, **options) -> None:
 
 @pytest.fixture
 def admin_token(session_factory) -> str:
-    from alertworker.auth import create_token
+    from alertworker.tenants.auth import create_token
 
     with session_factory() as session:
         return create_token(session, "acme", "admin@acme.test", "alerts:read,alerts:write")[1]

@@ -7,8 +7,8 @@ import uuid
 
 from sqlalchemy import select
 
-from alertworker import models
-from alertworker.pipeline import Pipeline
+from alertworker.core import models
+from alertworker.ingest.pipeline import Pipeline
 from tests.test_web import admin_token, live_server, page, playwright_api, worker  # noqa: F401
 
 

@@ -8,7 +8,7 @@ from kombu import Connection, Producer, Queue
 from sqlalchemy import func, select
 
 from alertworker.client import AlertPublisher
-from alertworker.models import AlertNotification, RejectedEvent
+from alertworker.core.models import AlertNotification, RejectedEvent
 from tests.processes import WORKER_ARGS, celery, wait_for
 
 pytestmark = pytest.mark.slow

@@ -17,10 +17,10 @@ from typing import Any
 from sqlalchemy import func, select
 
 from alertworker.bench.receiver import Arrival
-from alertworker.models import AlertNotification as N
-from alertworker.models import AlertThrottle as T
-from alertworker.models import NotificationDelivery as D
-from alertworker.models import RejectedEvent
+from alertworker.core.models import AlertNotification as N
+from alertworker.core.models import AlertThrottle as T
+from alertworker.core.models import NotificationDelivery as D
+from alertworker.core.models import RejectedEvent
 
 
 class BenchFailure(RuntimeError):

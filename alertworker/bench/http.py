@@ -53,7 +53,7 @@ from alertworker.bench.procs import BIN, ROOT, Worker, compose_command
 from alertworker.bench.report import Progress
 from alertworker.bench.silencing import loader
 from alertworker.bench.stage import Stage, _free_port
-from alertworker.models import AlertThrottle as T
+from alertworker.core.models import AlertThrottle as T
 
 STALL_SECONDS = 60.0
 GROUPS = ("ours", "api", "workers", "beat", "postgres", "redis", "rabbitmq", "bench")

@@ -27,9 +27,9 @@ from alertworker.bench.checks import BenchFailure, delivered_rows, verify
 from alertworker.bench.procs import Worker
 from alertworker.bench.report import Progress
 from alertworker.bench.stage import Stage
-from alertworker.models import AlertNotification as N
-from alertworker.models import AlertThrottle as T
-from alertworker.throttle import Request, Throttle
+from alertworker.core.models import AlertNotification as N
+from alertworker.core.models import AlertThrottle as T
+from alertworker.ingest.throttle import Request, Throttle
 
 NOOP_TASK = "alertworker.noop"  # tasks/noop.py; the bench imports nothing from tasks/
 STALL_SECONDS = 60.0

@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from alertworker.db import utcnow
-from alertworker.models import AlertNotification, InhibitRule, Silence, Tenant
+from alertworker.core.db import utcnow
+from alertworker.core.models import AlertNotification, InhibitRule, Silence, Tenant
 
 
 def _silence(i: int) -> list[dict[str, str]]:

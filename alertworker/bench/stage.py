@@ -31,13 +31,13 @@ import redis
 from celery import Celery
 from sqlalchemy import create_engine, make_url, text
 
-from alertworker import models
 from alertworker.bench.procs import Worker, worker_argv
 from alertworker.bench.receiver import Receiver
-from alertworker.catalog import EVENTS_QUEUE
 from alertworker.client import AlertPublisher, broker_transport_options
-from alertworker.db import make_engine, make_session_factory, migrate
-from alertworker.settings import Settings
+from alertworker.core import models
+from alertworker.core.catalog import EVENTS_QUEUE
+from alertworker.core.db import make_engine, make_session_factory, migrate
+from alertworker.core.settings import Settings
 
 
 def _free_port() -> int:

@@ -1,6 +1,6 @@
 """``GET /admin/alerts/catalog`` and the OpenAPI conditions: generated, never a copy.
 
-Everything here is derived from ``alertworker.catalog`` (types, default severities, channels)
+Everything here is derived from ``alertworker.core.catalog`` (types, default severities, channels)
 and ``CONDITION_SCHEMAS`` (each type's condition keys): a field's JSON Schema comes from
 apispec's marshmallow converter, completed with what OpenAPI 3.0 renders poorly (exclusive
 bounds) and the field's ``metadata`` (label, description, default). The admin page's form and
@@ -16,9 +16,9 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema, fields, validate
 
-from alertworker.catalog import ALERT_TYPES, CHANNEL_LABELS, CHANNELS, SEVERITIES
+from alertworker.core.catalog import ALERT_TYPES, CHANNEL_LABELS, CHANNELS, SEVERITIES
+from alertworker.core.scrub import SECRET_KEYS
 from alertworker.schemas.configs import CONDITION_SCHEMAS, MASK, ChannelConfigSchema
-from alertworker.scrub import SECRET_KEYS
 
 
 @functools.cache

@@ -26,9 +26,9 @@ from marshmallow import (
     validates_schema,
 )
 
-from alertworker.catalog import ALERT_TYPES, CHANNELS, SEVERITIES
-from alertworker.outbound import has_control, header_problem
-from alertworker.scrub import MASK
+from alertworker.core.catalog import ALERT_TYPES, CHANNELS, SEVERITIES
+from alertworker.core.scrub import MASK
+from alertworker.delivery.outbound import has_control, header_problem
 
 # --- conditions (SPEC §4) -------------------------------------------------------------------
 
@@ -339,7 +339,7 @@ class ConfigSchema(_Strict):
 def unsafe_urls(channel_config: dict[str, Any], settings: Any) -> dict[str, Any]:
     """Per channel, the Slack or webhook URL that outbound safety refuses (none without
     ``settings``); masked in the message."""
-    from alertworker.outbound import UnsafeURLError, check_url
+    from alertworker.delivery.outbound import UnsafeURLError, check_url
 
     errors: dict[str, Any] = {}
     for channel, key in (("slack", "webhook_url"), ("webhook", "url")):

@@ -7,7 +7,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from alertworker.catalog import ATTEMPT_OUTCOMES, CHANNELS
+from alertworker.core.catalog import ATTEMPT_OUTCOMES, CHANNELS
 from alertworker.schemas.configs import MAX_ID, _Strict
 from alertworker.schemas.resources import DeliverySchema
 

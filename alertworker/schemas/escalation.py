@@ -13,7 +13,7 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from alertworker.schedules import DAYS
+from alertworker.paging.schedules import DAYS
 from alertworker.schemas.configs import (
     E164,
     MAX_ID,

@@ -18,7 +18,7 @@ from marshmallow import (
     validates_schema,
 )
 
-from alertworker.catalog import ALERT_TYPES, SEVERITIES
+from alertworker.core.catalog import ALERT_TYPES, SEVERITIES
 
 MAX_CONTEXT_BYTES = 16 * 1024
 SLUG = validate.Regexp(

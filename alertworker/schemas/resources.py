@@ -16,7 +16,7 @@ from marshmallow import (
     validates_schema,
 )
 
-from alertworker.catalog import ALERT_TYPES, NOTIFICATION_STATES, SEVERITIES
+from alertworker.core.catalog import ALERT_TYPES, NOTIFICATION_STATES, SEVERITIES
 from alertworker.schemas.configs import E164, MAX_ID, _Strict
 
 

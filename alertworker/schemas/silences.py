@@ -13,8 +13,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from alertworker.catalog import ALERT_TYPES, SEVERITIES
-from alertworker.matchers import CONTEXT, FIELDS, OPS, compile_regex
+from alertworker.core.catalog import ALERT_TYPES, SEVERITIES
+from alertworker.ingest.matchers import CONTEXT, FIELDS, OPS, compile_regex
 from alertworker.schemas.configs import _Strict
 
 MAX_SILENCE = timedelta(days=90)

@@ -6,7 +6,7 @@ from datetime import UTC
 
 from marshmallow import Schema, fields, validate
 
-from alertworker.catalog import ALERT_TYPES, CHANNELS
+from alertworker.core.catalog import ALERT_TYPES, CHANNELS
 from alertworker.schemas.configs import _Strict
 
 OUTCOMES = (

@@ -7,7 +7,7 @@ Create Date: 2026-11-27
 
 from alembic import op
 import sqlalchemy as sa
-import alertworker.db
+import alertworker.core.db
 from sqlalchemy.dialects import postgresql
 
 revision = '0001'
@@ -19,7 +19,7 @@ depends_on = None
 def upgrade() -> None:
     op.create_table('rejected_events',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('received_at', alertworker.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('received_at', alertworker.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('tenant_slug', sa.String(length=64), nullable=True),
     sa.Column('event_id', sa.String(length=64), nullable=True),
     sa.Column('reason', sa.Text(), nullable=False),
@@ -35,7 +35,7 @@ def upgrade() -> None:
     sa.Column('slug', sa.String(length=64), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('config_version', sa.Integer(), nullable=False),
-    sa.Column('created_at', alertworker.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', alertworker.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_tenants')),
     sa.UniqueConstraint('slug', name=op.f('uq_tenants_slug'))
     )
@@ -54,8 +54,8 @@ def upgrade() -> None:
     sa.Column('group_similar', sa.Boolean(), nullable=False),
     sa.Column('group_by', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('conditions', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
-    sa.Column('created_at', alertworker.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', alertworker.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', alertworker.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', alertworker.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_alert_configs_tenant_id_tenants'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_alert_configs'))
     )
@@ -66,7 +66,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('tenant_id', sa.Integer(), nullable=False),
     sa.Column('email', sa.String(length=320), nullable=False),
-    sa.Column('created_at', alertworker.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', alertworker.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_users_tenant_id_tenants'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
     sa.UniqueConstraint('tenant_id', 'email', name=op.f('uq_users_tenant_id_email'))
@@ -86,11 +86,11 @@ def upgrade() -> None:
     sa.Column('occurrence_count', sa.Integer(), nullable=False),
     sa.Column('suppressed_since_last', sa.Integer(), nullable=False),
     sa.Column('is_test', sa.Boolean(), nullable=False),
-    sa.Column('occurred_at', alertworker.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('last_occurred_at', alertworker.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('triggered_at', alertworker.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('read_at', alertworker.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('acknowledged_at', alertworker.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('occurred_at', alertworker.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_occurred_at', alertworker.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('triggered_at', alertworker.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('read_at', alertworker.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('acknowledged_at', alertworker.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('acknowledged_by', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['acknowledged_by'], ['users.id'], name=op.f('fk_alert_notifications_acknowledged_by_users'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['config_id'], ['alert_configs.id'], name=op.f('fk_alert_notifications_config_id_alert_configs'), ondelete='SET NULL'),
@@ -107,10 +107,10 @@ def upgrade() -> None:
     op.create_table('alert_throttles',
     sa.Column('config_id', sa.Integer(), nullable=False),
     sa.Column('fingerprint', sa.String(length=64), nullable=False),
-    sa.Column('last_sent_at', alertworker.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_sent_at', alertworker.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('sent_count', sa.Integer(), nullable=False),
     sa.Column('suppressed_count', sa.Integer(), nullable=False),
-    sa.Column('updated_at', alertworker.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', alertworker.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['config_id'], ['alert_configs.id'], name=op.f('fk_alert_throttles_config_id_alert_configs'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('config_id', 'fingerprint', name=op.f('pk_alert_throttles'))
     )
@@ -121,9 +121,9 @@ def upgrade() -> None:
     sa.Column('token_hash', sa.String(length=64), nullable=False),
     sa.Column('prefix', sa.String(length=16), nullable=False),
     sa.Column('scopes', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
-    sa.Column('created_at', alertworker.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('last_used_at', alertworker.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('revoked_at', alertworker.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', alertworker.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_used_at', alertworker.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', alertworker.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_api_tokens_tenant_id_tenants'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_api_tokens_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_api_tokens')),
@@ -140,7 +140,7 @@ def upgrade() -> None:
     sa.Column('min_severity', sa.Enum('info', 'warning', 'error', 'critical', name='severity', native_enum=False, create_constraint=True, length=32), nullable=False),
     sa.Column('quiet_hours', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
     sa.Column('digest', sa.Enum('off', 'hourly', 'daily', name='digest', native_enum=False, create_constraint=True, length=32), nullable=False),
-    sa.Column('updated_at', alertworker.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', alertworker.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_notification_preferences_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('user_id', name=op.f('pk_notification_preferences'))
     )
@@ -153,11 +153,11 @@ def upgrade() -> None:
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.Column('last_status_code', sa.Integer(), nullable=True),
-    sa.Column('next_attempt_at', alertworker.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('lease_expires_at', alertworker.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('delivered_at', alertworker.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', alertworker.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', alertworker.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('next_attempt_at', alertworker.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('lease_expires_at', alertworker.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('delivered_at', alertworker.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', alertworker.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', alertworker.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['notification_id'], ['alert_notifications.id'], name=op.f('fk_notification_deliveries_notification_id_alert_notifications'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_notification_deliveries_tenant_id_tenants'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_notification_deliveries')),

@@ -15,7 +15,7 @@ Create Date: 2026-11-27
 
 from alembic import op
 import sqlalchemy as sa
-import alertworker.db
+import alertworker.core.db
 
 
 revision = '0002'
@@ -30,17 +30,17 @@ def upgrade() -> None:
     sa.Column('tenant_id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('frequency', sa.Enum('off', 'hourly', 'daily', name='digest', native_enum=False, create_constraint=True, length=32), nullable=False),
-    sa.Column('period_start', alertworker.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('period_end', alertworker.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('send_after', alertworker.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('period_start', alertworker.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('period_end', alertworker.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('send_after', alertworker.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('status', sa.Enum('pending', 'sending', 'sent', 'failed', 'empty', name='digest_status', native_enum=False, create_constraint=True, length=32), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('item_count', sa.Integer(), nullable=False),
     sa.Column('last_error', sa.Text(), nullable=True),
-    sa.Column('lease_expires_at', alertworker.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('sent_at', alertworker.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', alertworker.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', alertworker.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('lease_expires_at', alertworker.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('sent_at', alertworker.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', alertworker.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', alertworker.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_notification_digests_tenant_id_tenants'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_notification_digests_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_notification_digests')),

@@ -16,7 +16,7 @@ Create Date: 2026-12-01
 
 from alembic import op
 import sqlalchemy as sa
-import alertworker.db
+import alertworker.core.db
 
 
 revision = '0003'
@@ -46,7 +46,7 @@ def upgrade() -> None:
 
     by = [sa.ForeignKey('users.id', name=op.f('fk_alert_notifications_resolved_by_users'), ondelete='SET NULL')] if pg else []
     op.add_column('alert_notifications', sa.Column('state', enum('firing', 'acknowledged', 'resolved', name='notification_state'), server_default='firing', nullable=False))
-    op.add_column('alert_notifications', sa.Column('resolved_at', alertworker.db.UTCDateTime(timezone=True), nullable=True))
+    op.add_column('alert_notifications', sa.Column('resolved_at', alertworker.core.db.UTCDateTime(timezone=True), nullable=True))
     op.add_column('alert_notifications', sa.Column('resolve_reason', enum('event', 'recovery_pair', 'manual', 'timeout', name='resolve_reason'), nullable=True))
     op.add_column('alert_notifications', sa.Column('resolved_by_event_id', sa.String(length=64), nullable=True))
     op.add_column('alert_notifications', sa.Column('resolved_by', sa.Integer(), *by, nullable=True))

@@ -13,7 +13,7 @@ Create Date: 2026-12-01
 from alembic import op
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
-import alertworker.db
+import alertworker.core.db
 
 
 revision = '0004'
@@ -29,12 +29,12 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('tenant_id', sa.Integer(), nullable=False),
     sa.Column('matchers', JSON, nullable=False),
-    sa.Column('starts_at', alertworker.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('ends_at', alertworker.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('starts_at', alertworker.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('ends_at', alertworker.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('comment', sa.Text(), nullable=False),
     sa.Column('created_by', sa.Integer(), nullable=True),
-    sa.Column('created_at', alertworker.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', alertworker.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', alertworker.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', alertworker.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['created_by'], ['users.id'], name=op.f('fk_silences_created_by_users'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_silences_tenant_id_tenants'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_silences'))
@@ -48,8 +48,8 @@ def upgrade() -> None:
     sa.Column('source', JSON, nullable=False),
     sa.Column('target', JSON, nullable=False),
     sa.Column('equal', JSON, nullable=False),
-    sa.Column('created_at', alertworker.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', alertworker.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', alertworker.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', alertworker.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_inhibit_rules_tenant_id_tenants'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_inhibit_rules'))
     )

@@ -17,7 +17,7 @@ Create Date: 2026-12-01
 
 from alembic import op
 import sqlalchemy as sa
-import alertworker.db
+import alertworker.core.db
 
 
 revision = '0005'
@@ -37,8 +37,8 @@ def _owned(name: str, *columns: sa.Column) -> None:
     sa.Column('tenant_id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
     *columns,
-    sa.Column('created_at', alertworker.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', alertworker.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', alertworker.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', alertworker.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f(f'fk_{name}_tenant_id_tenants'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f(f'pk_{name}'))
     )
@@ -47,12 +47,12 @@ def _owned(name: str, *columns: sa.Column) -> None:
 
 def upgrade() -> None:
     _owned('escalation_policies',
-           sa.Column('steps', alertworker.db.JSONType, nullable=False),
+           sa.Column('steps', alertworker.core.db.JSONType, nullable=False),
            sa.Column('repeat', sa.Integer(), nullable=False))
     _owned('oncall_schedules',
            sa.Column('timezone', sa.String(length=64), nullable=False),
-           sa.Column('layers', alertworker.db.JSONType, nullable=False),
-           sa.Column('overrides', alertworker.db.JSONType, nullable=False))
+           sa.Column('layers', alertworker.core.db.JSONType, nullable=False),
+           sa.Column('overrides', alertworker.core.db.JSONType, nullable=False))
 
     with op.batch_alter_table('alert_configs', schema=None) as batch_op:
         batch_op.add_column(sa.Column('escalation_policy_id', sa.Integer(), nullable=True))
@@ -62,14 +62,14 @@ def upgrade() -> None:
     with op.batch_alter_table('alert_notifications', schema=None) as batch_op:
         batch_op.add_column(sa.Column('escalation_policy_id', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('escalation_step', sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column('escalation_next_at', alertworker.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('escalation_next_at', alertworker.core.db.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('escalation_state', _STATE, nullable=True))
         batch_op.create_index(batch_op.f('ix_alert_notifications_escalation_next_at'), ['escalation_next_at'], unique=False)
         batch_op.create_foreign_key(batch_op.f('fk_alert_notifications_escalation_policy_id_escalation_policies'), 'escalation_policies', ['escalation_policy_id'], ['id'], ondelete='SET NULL')
 
     with op.batch_alter_table('notification_deliveries', schema=None) as batch_op:
         batch_op.add_column(sa.Column('escalation_step', sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column('escalation_target', alertworker.db.JSONType, nullable=True))
+        batch_op.add_column(sa.Column('escalation_target', alertworker.core.db.JSONType, nullable=True))
         batch_op.drop_constraint(batch_op.f(_OLD_KEY), type_='unique')
     op.create_index(_KEY, 'notification_deliveries', ['notification_id', 'channel', 'recipient', 'kind'], unique=True, postgresql_where=_ORDINARY, sqlite_where=_ORDINARY)
 

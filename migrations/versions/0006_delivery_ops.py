@@ -14,7 +14,7 @@ Create Date: 2026-12-01
 
 from alembic import op
 import sqlalchemy as sa
-import alertworker.db
+import alertworker.core.db
 
 
 revision = '0006'
@@ -70,7 +70,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('delivery_id', sa.Integer(), nullable=False),
     sa.Column('attempt', sa.Integer(), nullable=False),
-    sa.Column('started_at', alertworker.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('started_at', alertworker.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('duration_ms', sa.Integer(), nullable=False),
     sa.Column('status_code', sa.Integer(), nullable=True),
     sa.Column('outcome', sa.Enum('delivered', 'retry', 'failed', name='attempt_outcome', native_enum=False, create_constraint=True, length=32), nullable=False),
@@ -85,11 +85,11 @@ def upgrade() -> None:
     sa.Column('config_id', sa.Integer(), nullable=False),
     sa.Column('channel', sa.String(length=32), nullable=False),
     sa.Column('consecutive_failures', sa.Integer(), nullable=False),
-    sa.Column('last_failure_at', alertworker.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('last_success_at', alertworker.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_failure_at', alertworker.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_success_at', alertworker.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('last_error', sa.Text(), nullable=True),
-    sa.Column('last_alerted_at', alertworker.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('updated_at', alertworker.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_alerted_at', alertworker.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', alertworker.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['config_id'], ['alert_configs.id'], name=op.f('fk_endpoint_health_config_id_alert_configs'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('config_id', 'channel', name=op.f('pk_endpoint_health'))
     )

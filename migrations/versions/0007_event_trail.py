@@ -12,7 +12,7 @@ Create Date: 2026-12-01
 from alembic import op
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
-import alertworker.db
+import alertworker.core.db
 
 
 revision = '0007'
@@ -25,7 +25,7 @@ def upgrade() -> None:
     op.create_table('event_trail',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('tenant_id', sa.Integer(), nullable=False),
-    sa.Column('received_at', alertworker.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('received_at', alertworker.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('event_id', sa.String(length=64), nullable=False),
     sa.Column('event_ids', sa.JSON().with_variant(postgresql.ARRAY(postgresql.UUID(as_uuid=False)), 'postgresql'), nullable=False),
     sa.Column('event_count', sa.Integer(), nullable=False),

@@ -1,0 +1,1 @@
+"""What every room uses: settings, database and models, logs, metrics, Redis, the vocabulary."""

@@ -1,0 +1,1 @@
+"""What a tenant owns and manages: tokens, configs, notifications, preferences, silences, users."""
