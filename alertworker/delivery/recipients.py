@@ -120,18 +120,7 @@ def _sms_opted_out(
         .where(D.id.in_(sms), P.sms_enabled.is_(False))
     ))  # fmt: skip
     for delivery_id in sorted(off):
-        session.execute(
-            update(D)
-            .where(D.id == delivery_id, D.status == "sending")
-            .values(
-                status="skipped",
-                attempts=D.attempts - 1,
-                lease_expires_at=None,
-                next_attempt_at=None,
-                last_error="skipped: sms off",
-            )  # fmt: skip
-            .execution_options(synchronize_session=False)
-        )
+        _skip(session, delivery_id, "skipped: sms off")
     metrics.PREFERENCE_DECISIONS.labels(decision="skip", reason="sms_off").inc(len(off))
     return dict.fromkeys(off, "skipped")
 
@@ -163,20 +152,25 @@ def _shared_opted_out(
         )
     ).all()
     for delivery_id, channel in rows:
-        session.execute(
-            update(D)
-            .where(D.id == delivery_id, D.status == "sending")
-            .values(
-                status="skipped",
-                attempts=D.attempts - 1,
-                lease_expires_at=None,
-                next_attempt_at=None,
-                last_error=f"skipped: {channel} off",
-            )  # fmt: skip
-            .execution_options(synchronize_session=False)
-        )
+        _skip(session, delivery_id, f"skipped: {channel} off")
         metrics.PREFERENCE_DECISIONS.labels(decision="skip", reason=f"{channel}_off").inc()
     return {delivery_id: "skipped" for delivery_id, _ in rows}
+
+
+def _skip(session: Session, delivery_id: int, why: str) -> None:
+    """A claimed delivery the preferences skip: final, its attempt given back."""
+    session.execute(
+        update(D)
+        .where(D.id == delivery_id, D.status == "sending")
+        .values(
+            status="skipped",
+            attempts=D.attempts - 1,
+            lease_expires_at=None,
+            next_attempt_at=None,
+            last_error=why,
+        )  # fmt: skip
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _held(
