@@ -48,14 +48,13 @@ from alertworker.bench import report
 from alertworker.bench.checks import BenchFailure, delivered_rows, unknown_arrivals, verify
 from alertworker.bench.cpu import Meter, find_process
 from alertworker.bench.latency import WARMUP, percentile
-from alertworker.bench.phases import alert_event, last_first_arrival
+from alertworker.bench.phases import alert_event, last_first_arrival, poll
 from alertworker.bench.procs import BIN, ROOT, Worker, compose_command
 from alertworker.bench.report import Progress
 from alertworker.bench.silencing import loader
 from alertworker.bench.stage import Stage, _free_port
 from alertworker.core.models import AlertThrottle as T
 
-STALL_SECONDS = 60.0
 GROUPS = ("ours", "api", "workers", "beat", "postgres", "redis", "rabbitmq", "bench")
 # The issue's targets (#17), same machine kind, medians of several runs.
 TARGETS: dict[str, tuple[str, float]] = {
@@ -185,21 +184,9 @@ class Stack:
     ) -> float:
         """Poll until ``measure()`` reaches ``target``; ``time.monotonic()`` then. Fails when a
         process dies or nothing moves for ``STALL_SECONDS``: work went missing."""
-        last, moved = -1, time.monotonic()
-        while True:
-            value = measure()
-            now = time.monotonic()
-            if value >= target:
-                return now
-            if value != last:
-                last, moved = value, now
-            elif now - moved > STALL_SECONDS:
-                raise BenchFailure(
-                    f"{what}: {value:,} of {target:,} after {STALL_SECONDS:.0f} s "
-                    f"without progress (logs in {self.stage.tmp})"
-                )
-            self.check_alive()
-            time.sleep(every)
+        return poll(
+            measure, target, what, self.check_alive, f"logs in {self.stage.tmp}", None, every
+        )
 
     def create_token(self, slug: str) -> str:
         argv = [

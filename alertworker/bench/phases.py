@@ -47,6 +47,26 @@ def wait_until(
 
     Fails when the worker dies or nothing moves for ``STALL_SECONDS``: work went missing.
     """
+
+    def alive() -> None:
+        if worker.popen.poll() is not None:
+            raise BenchFailure(f"{what}: the worker exited:\n{worker.output()[-2000:]}")
+
+    return poll(measure, target, what, alive, f"worker log: {worker.log}", bar, every)
+
+
+def poll(
+    measure: Callable[[], int],
+    target: int,
+    what: str,
+    alive: Callable[[], None],
+    logs: str,
+    bar: Progress | None = None,
+    every: float = 0.025,
+) -> float:
+    """``time.monotonic()`` once ``measure()`` reaches ``target``; ``alive()`` raises when a
+    process died, and nothing moving for ``STALL_SECONDS`` fails the run (``logs`` says where
+    to look)."""
     last, moved = -1, time.monotonic()
     while True:
         value = measure()
@@ -60,10 +80,9 @@ def wait_until(
         elif now - moved > STALL_SECONDS:
             raise BenchFailure(
                 f"{what}: {value:,} of {target:,} after {STALL_SECONDS:.0f} s without progress "
-                f"(worker log: {worker.log})"
+                f"({logs})"
             )
-        if worker.popen.poll() is not None:
-            raise BenchFailure(f"{what}: the worker exited:\n{worker.output()[-2000:]}")
+        alive()
         time.sleep(every)
 
 
