@@ -217,7 +217,7 @@ def test_make_run_from_a_fresh_clone(tmp_path):
         done = python(PUBLISH % "clone", clone, str(clone / ".venv" / "bin" / "python"))
         assert done.returncode == 0, done.stderr
         assert run.wait_notified("clone")["event_id"] == done.stdout.strip()
-        assert (clone / "var" / "alertworker.core.db").exists()  # SQLite, not the local Postgres
+        assert (clone / "var" / "alertworker.db").exists()  # SQLite, not the local Postgres
         assert run.proc.alive()
     finally:
         run.proc.stop()

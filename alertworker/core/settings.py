@@ -29,7 +29,7 @@ def data_dir() -> Path:
 
 
 def _default_sqlite_url() -> str:
-    return f"sqlite:///{data_dir() / 'alertworker.core.db'}"
+    return f"sqlite:///{data_dir() / 'alertworker.db'}"
 
 
 @dataclass(frozen=True)
