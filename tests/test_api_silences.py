@@ -86,6 +86,7 @@ def test_expiring_a_pending_silence_never_lets_it_start(client, caller):
     [
         (silence(matchers=[{"name": "context.x", "op": "=~", "value": "(unclosed"}]), "matchers"),
         (silence(matchers=[{"name": "context.x", "op": "=~", "value": "a" * 257}]), "matchers"),
+        (silence(matchers=[{"name": "context.x", "op": "=~", "value": r"(a)\1"}]), "matchers"),
         (silence(matchers=[{"name": "region", "op": "=", "value": "eu"}]), "matchers"),
         (silence(matchers=[{"name": "context.", "op": "=", "value": "eu"}]), "matchers"),
         (

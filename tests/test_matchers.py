@@ -1,11 +1,13 @@
 """Matcher semantics of SPEC §16 as a table, and a silence's state at its boundaries."""
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from alertworker.core.models import Silence
-from alertworker.ingest.matchers import compile_matchers, matches, value_of
+from alertworker.ingest.matchers import compile_matchers, compile_regex, matches, value_of
 from alertworker.tenants.silences import state_of
 
 CONTEXT = {"provider_name": "openai", "requests": 5, "ratio": 0.25, "healthy": True,
@@ -80,3 +82,22 @@ def test_state_boundaries_with_a_fixed_clock():
     assert state_of(silence, start + timedelta(hours=2) - tick) == "active"
     assert state_of(silence, start + timedelta(hours=2)) == "expired"  # ends_at is not
     assert state_of(silence, start + timedelta(days=30)) == "expired"
+
+
+def test_a_backtracking_pattern_takes_linear_time():
+    """``(a+)+$`` against thirty a's and a b is ~10^9 steps for a backtracking engine (Python's
+    ``re``): one tenant's silence would stall every worker. RE2 answers in microseconds."""
+    code = (
+        "from alertworker.ingest.matchers import compile_matchers, matches\n"
+        "m = compile_matchers([{'name': 'context.x', 'op': '=~', 'value': '(a+)+$'}])\n"
+        "print(matches(m, lambda n: 'a' * 30 + 'b'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=20, check=True)  # fmt: skip
+    assert done.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("pattern", [r"(a)\1", r"(?=a)a", r"(?<!x)a", "a{2,1}", "(unclosed"])
+def test_patterns_re2_cannot_run_are_refused_with_the_reason(pattern):
+    with pytest.raises(ValueError, match="not a valid RE2 regular expression: .+"):
+        compile_regex(pattern)

@@ -2,7 +2,11 @@
 
 A matcher is ``{"name", "op", "value"}``; ``name`` is ``alert_type``, ``severity``,
 ``config_id`` or ``context.<key>``; ``op`` is ``=``, ``!=``, ``=~`` or ``!~`` (a regular
-expression matched against the whole string). What a name reads is always a string:
+expression matched against the whole string). Expressions are RE2's (``google-re2``, the syntax
+Alertmanager's matchers use): matching takes time linear in the input, so a tenant's silence
+cannot stall the workers every tenant shares with a pattern that backtracks (``(a+)+$``), and
+backreferences and lookaround, which need backtracking, answer 422. What a name reads is always a
+string:
 :func:`render` turns a context value into one (a string as is, any other JSON value as its
 compact JSON text: ``5`` -> ``"5"``, ``true`` -> ``"true"``, ``null`` -> ``"null"``) and a
 missing key is ``""``. :func:`compile_matchers` builds, once, a list of
@@ -12,14 +16,17 @@ missing key is ``""``. :func:`compile_matchers` builds, once, a list of
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterable
 from typing import Any
+
+import re2
 
 OPS = ("=", "!=", "=~", "!~")
 FIELDS = ("alert_type", "severity", "config_id")
 CONTEXT = "context."
 MAX_REGEX = 256
+_RE2 = re2.Options()
+_RE2.log_errors = False  # a rejected pattern is the caller's 422, not a line on stderr
 
 Compiled = tuple[str, bool, Callable[[str], object]]  # (name, negated, test: truthy on a match)
 
@@ -44,14 +51,17 @@ def value_of(name: str, alert_type: str, severity: str, config_id: int | None,
     return render(context[key]) if key in context else ""
 
 
-def compile_regex(pattern: str) -> re.Pattern[str]:
-    """The pattern, compiled; raises ``ValueError`` with the reason when it does not."""
+def compile_regex(pattern: str) -> Any:
+    """The pattern, compiled by RE2; raises ``ValueError`` with the reason when it does not."""
     if len(pattern) > MAX_REGEX:
         raise ValueError(f"at most {MAX_REGEX} characters")
     try:
-        return re.compile(pattern)
-    except (re.error, OverflowError, RecursionError) as exc:
-        raise ValueError(f"not a valid regular expression: {exc}") from None
+        return re2.compile(pattern, _RE2)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else exc
+        if isinstance(reason, bytes):
+            reason = reason.decode(errors="replace")
+        raise ValueError(f"not a valid RE2 regular expression: {reason}") from None
 
 
 def compile_matchers(matchers: Iterable[dict[str, str]]) -> list[Compiled]:
