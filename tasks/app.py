@@ -94,3 +94,17 @@ def _forget_child_metrics(pid: int | None = None, **_: Any) -> None:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(pid)
+
+
+@signals.worker_init.connect
+@signals.beat_init.connect
+def _refuse_the_in_process_broker(**_: Any) -> None:
+    """A worker or beat on Celery's in-process broker would run and reach nobody: no other
+    process can use it. Without ``BROKER_URL`` they exit at once, saying so (``alertworker run``
+    sets one for its own)."""
+    if str(app.conf.broker_url).startswith("memory://"):
+        raise SystemExit(
+            "BROKER_URL is not set: on the in-process broker no other process can reach this "
+            "one. Set BROKER_URL to the broker the API and the gateways publish to, or use "
+            "`alertworker run`."
+        )

@@ -2,6 +2,8 @@
 and no garbage on `alerts.events` crashes, blocks or loops it (SPEC §3, FIELD-NOTES.md)."""
 
 import json
+import os
+import subprocess
 
 import pytest
 from kombu import Connection, Producer, Queue
@@ -9,7 +11,7 @@ from sqlalchemy import func, select
 
 from alertworker.client import AlertPublisher
 from alertworker.core.models import AlertNotification, RejectedEvent
-from tests.processes import WORKER_ARGS, celery, wait_for
+from tests.processes import BIN, ROOT, WORKER_ARGS, celery, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -124,3 +126,13 @@ def test_a_batch_redelivered_too_often_is_parked_as_rejected(
             f"poison: batch redelivered more than {MAX_REDELIVERIES} times"
         }
     assert count(session_factory, AlertNotification) == 1  # the runs before parking: one
+
+
+@pytest.mark.parametrize("command", [WORKER_ARGS, ["beat", "-l", "info"]])
+def test_without_a_broker_url_worker_and_beat_exit_saying_so(test_env, tmp_path, command):
+    """On Celery's in-process broker they would run and reach nobody (SPEC §12)."""
+    env = {**os.environ, **test_env, "BROKER_URL": ""}
+    done = subprocess.run([str(BIN / "celery"), "-A", "tasks", *command], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode != 0
+    assert "BROKER_URL is not set" in done.stderr + done.stdout
