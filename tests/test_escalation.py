@@ -294,3 +294,40 @@ def test_a_webhook_target_is_sent_with_its_own_config(
     assert request.path == "/page" and request.headers["X-Team"] == "sre"
     assert request.headers["X-Alertworker-Signature"].startswith("v1=")
     assert request.headers["Idempotency-Key"] == str(pending.delivery_id)
+
+
+def test_an_escalated_pagerduty_incident_is_acknowledged_and_resolved(
+    settings, session_factory, redis_client, acme, make_config, pagerduty
+):
+    """The incident a step opened on the target's routing key hears the acknowledge and the
+    resolve (SPEC §13), once each however many steps paged it; e-mail targets get neither."""
+    settings = settings.replace(pagerduty_events_url=pagerduty.url())
+    tenant, users, _ = acme
+    key = "0123456789abcdef0123456789ABCDEF"
+    page = {"delay_minutes": 0, "targets": [{"type": "pagerduty", "routing_key": key}]}
+    pid = policy(session_factory, tenant, [page, email("boss@x.test", 5)], repeat=1)
+    make_config(tenant, alert_type="quota_exhausted", channels=["in_app"],
+                escalation_policy_id=pid)  # fmt: skip
+    nid = trigger(settings, session_factory, redis_client)
+
+    def send(pending):
+        ids = [p.delivery_id for p in pending]
+        outcome = deliveries.deliver(settings, session_factory, redis_client, ids)
+        assert {o.status for o in outcome.values()} == {"delivered"}
+
+    send(escalation.run_due(settings, session_factory, now=T0))  # step 1: the page
+    assert [p.channel for p in escalation.run_due(settings, session_factory,
+                                                   now=T0 + 5 * MIN)] == ["email"]  # fmt: skip
+    send(escalation.run_due(settings, session_factory, now=T0 + 5 * MIN))  # the repeat's page
+    with session_factory() as s:
+        _, pending = notifications.acknowledge(s, tenant.id, nid, users[0],
+                                               settings.delivery_lease_seconds)  # fmt: skip
+    send(pending)
+    with session_factory() as s:
+        _, _, pending = notifications.resolve(s, tenant.id, nid, users[0],
+                                              settings.delivery_lease_seconds)  # fmt: skip
+    assert [p.channel for p in pending] == ["pagerduty"]
+    send(pending)
+    actions = [(e["routing_key"], e["event_action"]) for e in pagerduty.events()]
+    assert actions == [(key, "trigger"), (key, "trigger"), (key, "acknowledge"), (key, "resolve")]
+    assert len({e["dedup_key"] for e in pagerduty.events()}) == 1

@@ -17,13 +17,14 @@ cooldown cleared, the hourly cap applied), so it never folds into a closed alert
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select, tuple_, update
+from sqlalchemy import and_, func, or_, select, tuple_, update
 
 from alertworker.core import metrics
 from alertworker.core.catalog import RECOVERY_PAIRS
@@ -133,16 +134,27 @@ def follow_up(
     channels: Sequence[str] | None = None,
 ) -> list[Pending]:  # fmt: skip
     """One delivery of ``kind`` for each external trigger delivery that carried these
-    notifications (``resolve``: only for configs with ``notify_on_resolve``)."""
+    notifications (``resolve``: only for configs with ``notify_on_resolve``), and for each
+    PagerDuty incident an escalation step opened (on the step target's routing key, once
+    however many steps paged it): PagerDuty keeps paging an incident nobody closes."""
     if not notification_ids:
         return []
     query = (
-        select(D.c.notification_id, D.c.tenant_id, D.c.channel, D.c.recipient, N.c.config_id)
+        select(
+            D.c.notification_id,
+            D.c.tenant_id,
+            D.c.channel,
+            D.c.recipient,
+            N.c.config_id,
+            D.c.escalation_target,
+        )  # fmt: skip
         .join(N, N.c.id == D.c.notification_id)
         .join(C, C.c.id == N.c.config_id)
         .where(
             D.c.notification_id.in_(list(notification_ids)),
-            D.c.kind == "trigger",
+            or_(
+                D.c.kind == "trigger", and_(D.c.kind == escalation.KIND, D.c.channel == "pagerduty")
+            ),  # fmt: skip
             D.c.channel != "in_app",
             D.c.status.in_(CARRIED),
         )
@@ -155,8 +167,10 @@ def follow_up(
     rows = conn.execute(query).all()
     if not rows:
         return []
+    once = {(r[0], r[2], r[3], json.dumps(r[5], sort_keys=True)): r for r in rows}
+    rows = list(once.values())
     lease = now + timedelta(seconds=lease_seconds)
-    config_of = {nid: cfg for nid, _, _, _, cfg in rows}
+    config_of = {nid: cfg for nid, _, _, _, cfg, _ in rows}
     inserted = conn.execute(
         D.insert().returning(D.c.id, D.c.channel, D.c.notification_id),
         [
@@ -171,8 +185,9 @@ def follow_up(
                 "lease_expires_at": lease,
                 "created_at": now,
                 "updated_at": now,
+                "escalation_target": target,  # the step's channel config, for its own ones
             }  # fmt: skip
-            for nid, tenant_id, channel, recipient, _ in rows
+            for nid, tenant_id, channel, recipient, _, target in rows
         ],
     ).all()
     return [Pending(channel, config_of[nid], did) for did, channel, nid in inserted]
