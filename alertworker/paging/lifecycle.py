@@ -49,6 +49,7 @@ D = NotificationDelivery.__table__
 C = AlertConfig.__table__
 T = AlertThrottle.__table__
 CARRIED = ("pending", "sending", "delivered", "deferred")  # sent, or still on its way
+_ESCALATED_PAGE = and_(D.c.kind == escalation.KIND, D.c.channel == "pagerduty")
 
 
 @dataclass(frozen=True)
@@ -147,14 +148,12 @@ def follow_up(
             D.c.recipient,
             N.c.config_id,
             D.c.escalation_target,
-        )  # fmt: skip
+        )
         .join(N, N.c.id == D.c.notification_id)
         .join(C, C.c.id == N.c.config_id)
         .where(
             D.c.notification_id.in_(list(notification_ids)),
-            or_(
-                D.c.kind == "trigger", and_(D.c.kind == escalation.KIND, D.c.channel == "pagerduty")
-            ),  # fmt: skip
+            or_(D.c.kind == "trigger", _ESCALATED_PAGE),
             D.c.channel != "in_app",
             D.c.status.in_(CARRIED),
         )
