@@ -41,6 +41,7 @@ from alertworker.core.models import (
     AlertConfig,
     AlertNotification,
     AlertThrottle,
+    EventTrail,
     NotificationDelivery,
     RejectedEvent,
     Tenant,
@@ -68,6 +69,7 @@ class Statements:
     lock_configs: Any  # {cfgs}: FOR NO KEY UPDATE, so hourly counts from Postgres take turns
     sent_since: Any  # {cfgs, since} -> (config_id, notifications since), tests excluded
     reject: Any  # rejected_events rows
+    trail: Any  # event_trail rows, with {received_at}
     bulk: bool = False  # Postgres: ``many`` sends the rows as one JSON document
 
     def many(self, conn: Any, statement: Executable, rows: list[dict[str, Any]],
@@ -197,6 +199,19 @@ WHERE t.config_id = s.b_cfg AND t.fingerprint = s.b_fp
 """
 )
 
+PG_TRAIL = text(
+    f"""INSERT INTO event_trail (tenant_id, received_at, event_id, event_ids, event_count,
+                         alert_type, title, kinds, outcomes)
+SELECT tenant_id, :received_at, event_id, event_ids, event_count, alert_type, title, kinds,
+       outcomes
+FROM {
+        _recordset(
+            "tenant_id integer, event_id varchar, event_ids uuid[], event_count integer, "
+            "alert_type varchar, title varchar, kinds varchar, outcomes jsonb"
+        )
+    }"""
+)
+
 
 @functools.cache
 def for_dialect(dialect: str) -> Statements:
@@ -274,6 +289,7 @@ def for_dialect(dialect: str) -> Statements:
         )
         .group_by(N.c.config_id),
         reject=RejectedEvent.__table__.insert(),
+        trail=PG_TRAIL if postgres else EventTrail.__table__.insert(),
         bulk=postgres,
     )
 
