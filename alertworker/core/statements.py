@@ -60,7 +60,8 @@ class Statements:
     insert_notifications: Any
     insert_deliveries: Any  # rows -> (id, channel, notification_id) (SQLite)
     # Postgres: {rows, destinations, now} -> (id, config_id, event_id, delivery_id, channel)
-    # of the notifications inserted, one line per delivery row (None without one)
+    # of the notifications inserted, one line per delivery row (None without one); their
+    # sends are counted in alert_throttles (``resummarise`` of the SQLite path)
     notify: Any
     fold: Any  # {b_cfg, b_fp, b_n, b_t}: into the latest notification of the fingerprint
     summarise: Any  # alert_throttles rows, added to the counts (locks) -> (cfg, fp, last_sent_at)
@@ -103,8 +104,9 @@ _N_COLUMNS = (
     "escalation_state"
 )
 _D_COLUMNS = "status, attempts, delivered_at, lease_expires_at"  # chosen per destination in Python
-# Postgres: a batch's notifications and each one's delivery rows, one per destination of its
-# config, in one statement (``ON CONFLICT DO NOTHING``: a duplicate gets no delivery rows).
+# Postgres: a batch's notifications, each one's delivery rows (one per destination of its
+# config) and the send counted in its alert's summary row (tests are not throttled), in one
+# statement (``ON CONFLICT DO NOTHING``: a duplicate gets no delivery rows and no count).
 PG_NOTIFY = text(
     f"""WITH n AS (
     INSERT INTO alert_notifications ({_N_COLUMNS})
@@ -119,7 +121,16 @@ PG_NOTIFY = text(
         )
     }
     ON CONFLICT (config_id, event_id) DO NOTHING
-    RETURNING id, tenant_id, config_id, event_id
+    RETURNING id, tenant_id, config_id, event_id, fingerprint, occurrence_count, is_test
+), sent AS (  -- the (locked) summary rows of the alerts notified: one send each, the rest folded
+    UPDATE alert_throttles AS t
+    SET sent_count = t.sent_count + c.sent, suppressed_count = t.suppressed_count + c.folded,
+        last_sent_at = :now, updated_at = :now
+    FROM (
+        SELECT config_id, fingerprint, count(*) AS sent, sum(occurrence_count - 1) AS folded
+        FROM n WHERE NOT is_test GROUP BY config_id, fingerprint
+    ) AS c
+    WHERE t.config_id = c.config_id AND t.fingerprint = c.fingerprint
 ), d AS (
     INSERT INTO notification_deliveries (notification_id, tenant_id, channel, recipient,
                                          {_D_COLUMNS}, created_at, updated_at)

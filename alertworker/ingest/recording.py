@@ -205,8 +205,8 @@ def _summarise(
         if not d.allowed:
             continue  # counted by throttle_pg.lock
         request, n = g.request(), len(g.events)
-        if id(g) in sent:
-            row = {"b_sent": 1, "b_supp": n - 1, "b_last": now}
+        if id(g) in sent:  # on Postgres counted by ``sql.notify`` already
+            row = None if sql.bulk else {"b_sent": 1, "b_supp": n - 1, "b_last": now}
             settlement = Settlement(request, sent_ms=now_ms, folded=d.suppressed_since_last)
         elif id(g) in overruled:
             row = {"b_sent": 0, "b_supp": n, "b_last": None}
