@@ -30,6 +30,7 @@ is ``fail_open``: allowed here, and left to Postgres's memory (``throttle_pg``).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -123,8 +124,20 @@ _REASONS = {1: "sent", 2: "replay", 3: "cooldown", 4: "hourly_cap"}
 
 
 def fingerprint(alert_type: str, group_by: Sequence[str], context: dict[str, Any]) -> str:
-    """Identity of "the same alert": the type plus the values of the config's group_by keys."""
-    values = [context.get(key) for key in group_by]
+    """Identity of "the same alert": the type plus the values of the config's group_by keys
+    (remembered for strings and missing keys, the usual values: a storm repeats them)."""
+    values = tuple([context.get(key) for key in group_by])
+    if all(v is None or type(v) is str for v in values):
+        return _remembered(alert_type, values)
+    return _digest(alert_type, values)
+
+
+@functools.lru_cache(maxsize=8192)
+def _remembered(alert_type: str, values: tuple[str | None, ...]) -> str:
+    return _digest(alert_type, values)
+
+
+def _digest(alert_type: str, values: tuple[Any, ...]) -> str:
     raw = json.dumps([alert_type, values], sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha1(raw.encode()).hexdigest()
 
