@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     Executable,
     and_,
@@ -83,8 +84,13 @@ class Statements:
 
 
 def as_json(rows: list[dict[str, Any]]) -> str:
-    """Rows as the JSON document a bulk statement takes (datetimes as ISO strings)."""
-    return json.dumps(rows, separators=(",", ":"), default=_iso)
+    """Rows as the JSON document a bulk statement takes (datetimes as ISO strings): orjson
+    (a tenth of the stdlib's time), the stdlib where orjson refuses (an integer beyond 64
+    bits, a lone surrogate)."""
+    try:
+        return orjson.dumps(rows).decode()
+    except TypeError:
+        return json.dumps(rows, separators=(",", ":"), default=_iso)
 
 
 def _iso(value: Any) -> str:
