@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
+from celery import signals
 from celery.utils.log import get_task_logger
 from sqlalchemy.exc import DBAPIError
 
@@ -16,6 +18,14 @@ from tasks.delivery import enqueue_deliveries
 log = get_task_logger(__name__)
 
 MAX_REDELIVERIES = 5  # a batch that keeps killing its worker is parked as rejected
+
+
+@signals.worker_process_init.connect
+def _freeze_heap(**_: Any) -> None:
+    """Leave what the process holds after start (modules, Celery, SQLAlchemy) out of every
+    garbage collection: a batch's garbage is young, and a full collection over the whole heap
+    cost ingest ~20 % of its CPU (in-process measurement of the storm)."""
+    gc.freeze()
 
 
 @app.task(name=INGEST_TASK, bind=True, max_retries=None)  # a database outage of any length

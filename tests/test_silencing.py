@@ -5,14 +5,21 @@ window; test alerts are never silenced; a notification never inhibits its own al
 from __future__ import annotations
 
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 from sqlalchemy import event as sa_event
 from sqlalchemy import select
 
 from alertworker.core.models import AlertNotification, AlertThrottle, InhibitRule, Silence, User
+from alertworker.ingest.config_cache import ConfigView
+from alertworker.ingest.matchers import matches, render
+from alertworker.ingest.recording import Group
+from alertworker.ingest.silencing import _judge, compile_tenant
 from alertworker.tenants.notifications import acknowledge
 from tests import test_pipeline
 from tests.test_api_silences import QUOTA_RULE as QUOTA
@@ -237,3 +244,45 @@ def test_silenced_counts_join_the_key_ordered_summary_upsert(
     assert len([s for s in statements if s.startswith("INSERT INTO alert_throttles")]) == 1
     rows = db.scalars(select(AlertThrottle).where(AlertThrottle.config_id == config.id))
     assert sorted((t.silenced_count, t.sent_count) for t in rows) == [(0, 1), (1, 0)]
+
+
+_NAMES = ["alert_type", "severity", "config_id", "context.provider_name", "context.region"]
+_VALUES = ["", "openai", "azure", "error", "critical", "7", "high_latency"]
+_matcher = st.fixed_dictionaries({
+    "name": st.sampled_from(_NAMES), "op": st.sampled_from(["=", "!=", "=~", "!~"]),
+    "value": st.sampled_from(_VALUES + ["open.*", "a.*|e.*"]),
+})  # fmt: skip
+
+
+@given(
+    st.lists(st.tuples(st.lists(_matcher, min_size=1, max_size=3), st.booleans()), max_size=8),
+    st.lists(st.sampled_from(_VALUES), min_size=4, max_size=4),
+)
+@hsettings(max_examples=300, deadline=None)
+def test_the_silence_index_finds_what_trying_every_silence_finds(silences, values):
+    """The index on ``=`` matchers only skips silences that cannot match: the verdict is the
+    first active silence by id that matches, as when every silence is tried."""
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = [
+        Silence(id=i + 1, matchers=m, starts_at=now - timedelta(minutes=1),
+                ends_at=now + timedelta(minutes=1 if active else -0.5))
+        for i, (m, active) in enumerate(silences)
+    ]  # fmt: skip
+    tr = compile_tenant(rows, [])
+    config = ConfigView(
+        id=7, tenant_id=1, alert_type=values[0], severity=values[1], is_active=True,
+        channels=("in_app",), cooldown_minutes=0, max_alerts_per_hour=10, group_similar=True,
+        group_by=(), conditions={},
+    )  # fmt: skip
+    context = {"provider_name": values[2], "region": values[3]}
+    keyed = tuple(render(context[k]) if k in context else "" for k in tr.keys)
+    verdict = _judge(Group(config, "fp", []), values[0], tr, now, keyed, {})
+    reads = {"alert_type": values[0], "severity": values[1], "config_id": "7",
+             "context.provider_name": values[2], "context.region": values[3]}  # fmt: skip
+    expected = next(
+        (s.id for s in tr.silences
+         if s.starts_at <= now < s.ends_at and matches(s.matchers, reads.__getitem__)),
+        None,
+    )  # fmt: skip
+    assert verdict.by == expected
+    assert verdict.outcome == ("silenced" if expected else None)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from alertworker.core import metrics
+from alertworker.core import metrics, statements
 from alertworker.delivery.deliveries import Pending
 from alertworker.ingest import throttle_pg
 from alertworker.ingest.config_cache import ConfigView
@@ -63,26 +63,11 @@ def record(
         result.outcomes[f"throttled_{d.reason}"] += 1
     metrics.THROTTLE_FAIL_OPEN.inc(sum(d.reason == "fail_open" for _, d in notify))
 
-    created = _insert_notifications(conn, sql, notify, now)
+    lease = now + timedelta(seconds=lease_seconds)
+    created, deliveries = _insert_notifications(conn, sql, notify, now, lease)
     result.trail.decided(final, {id(g): nid for g, nid in created})
     summaries = []
-    delivery_rows = []
-    lease = now + timedelta(seconds=lease_seconds)
     for g, notification_id in created:
-        for channel, recipient in _destinations(g.config):
-            in_app = channel == "in_app"
-            delivery_rows.append(
-                {
-                    "notification_id": notification_id,
-                    "tenant_id": g.config.tenant_id,
-                    "channel": channel,
-                    "recipient": recipient,
-                    "status": "delivered" if in_app else "pending",
-                    "attempts": 1 if in_app else 0,
-                    "delivered_at": now if in_app else None,
-                    "lease_expires_at": None if in_app else lease,
-                }
-            )
         lead = g.events[0]
         summaries.append(
             {
@@ -99,12 +84,7 @@ def record(
         )
     result.outcomes["notified"] += len(created)
     result.outcomes["duplicate"] += len(notify) - len(created)
-    if delivery_rows:
-        config_of = {nid: g.config.id for g, nid in created}
-        inserted = conn.execute(sql.insert_deliveries, delivery_rows)
-        result.deliveries = [
-            Pending(ch, config_of[nid], did) for did, ch, nid in inserted if ch != "in_app"
-        ]
+    result.deliveries = deliveries
 
     _fold(conn, sql, [g for g, _ in suppressed if g.config.group_similar])
     sent = {id(g) for g, _ in created}
@@ -113,10 +93,13 @@ def record(
 
 
 def _insert_notifications(
-    conn: Any, sql: Any, notify: throttle_pg.Throttled, now: datetime
-) -> list[tuple[Group, int]]:
+    conn: Any, sql: Any, notify: throttle_pg.Throttled, now: datetime, lease: datetime
+) -> tuple[list[tuple[Group, int]], list[Pending]]:
+    """Insert the notifications (a duplicate (config, event_id) is skipped) and one delivery
+    row per destination of each (in-app delivered at once); returns the ``(group, id)`` of
+    each notification inserted and the external deliveries to enqueue."""
     if not notify:
-        return []
+        return [], []
     rows = []
     for g, d in sorted(notify, key=lambda gd: (gd[0].config.id, gd[0].events[0]["event_id"])):
         lead = g.events[0]
@@ -143,9 +126,47 @@ def _insert_notifications(
                 ),
             }
         )
-    ids = {(c, e): i for i, c, e in conn.execute(sql.insert_notifications, rows)}
     by_key = {(g.config.id, g.events[0]["event_id"]): g for g, _ in notify}
-    return [(by_key[key], nid) for key, nid in ids.items()]
+    configs = {g.config.id: g.config for g, _ in notify}
+    if sql.bulk:  # Postgres: the notifications and their delivery rows in one statement
+        destinations = [
+            {"config_id": cfg, "position": i, "channel": channel, "recipient": recipient,
+             **_delivery_state(channel, now, lease)}
+            for cfg, config in configs.items()
+            for i, (channel, recipient) in enumerate(_destinations(config))
+        ]  # fmt: skip
+        lines = sql.many(
+            conn, sql.notify, rows, destinations=statements.as_json(destinations), now=now
+        )
+        created: dict[int, Group] = {}
+        deliveries = []
+        for nid, cfg, event_id, delivery_id, channel in lines:
+            created.setdefault(nid, by_key[(cfg, event_id)])
+            if delivery_id is not None and channel != "in_app":
+                deliveries.append(Pending(channel, cfg, delivery_id))
+        return [(g, nid) for nid, g in created.items()], deliveries
+    ids = conn.execute(sql.insert_notifications, rows).all()
+    inserted = [(by_key[(cfg, event_id)], nid) for nid, cfg, event_id in ids]
+    delivery_rows = [
+        {"notification_id": nid, "tenant_id": g.config.tenant_id, "channel": channel,
+         "recipient": recipient, **_delivery_state(channel, now, lease)}
+        for g, nid in inserted
+        for channel, recipient in _destinations(g.config)
+    ]  # fmt: skip
+    if not delivery_rows:
+        return inserted, []
+    config_of = {nid: g.config.id for g, nid in inserted}
+    lines = conn.execute(sql.insert_deliveries, delivery_rows)
+    return inserted, [Pending(ch, config_of[nid], did) for did, ch, nid in lines if ch != "in_app"]
+
+
+def _delivery_state(channel: str, now: datetime, lease: datetime) -> dict[str, Any]:
+    """A new delivery row's state: in-app is delivered by being written; the others are
+    pending, leased until the sweeper may enqueue them again."""
+    if channel == "in_app":
+        return {"status": "delivered", "attempts": 1, "delivered_at": now,
+                "lease_expires_at": None}  # fmt: skip
+    return {"status": "pending", "attempts": 0, "delivered_at": None, "lease_expires_at": lease}
 
 
 def _fold(conn: Any, sql: Any, groups: list[Group]) -> None:
@@ -164,7 +185,7 @@ def _fold(conn: Any, sql: Any, groups: list[Group]) -> None:
         ),
         key=lambda p: (p["b_cfg"], p["b_fp"]),
     )
-    conn.execute(sql.fold, params)
+    sql.many(conn, sql.fold, params)
 
 
 def _summarise(
@@ -184,8 +205,8 @@ def _summarise(
         if not d.allowed:
             continue  # counted by throttle_pg.lock
         request, n = g.request(), len(g.events)
-        if id(g) in sent:
-            row = {"b_sent": 1, "b_supp": n - 1, "b_last": now}
+        if id(g) in sent:  # on Postgres counted by ``sql.notify`` already
+            row = None if sql.bulk else {"b_sent": 1, "b_supp": n - 1, "b_last": now}
             settlement = Settlement(request, sent_ms=now_ms, folded=d.suppressed_since_last)
         elif id(g) in overruled:
             row = {"b_sent": 0, "b_supp": n, "b_last": None}
@@ -199,7 +220,7 @@ def _summarise(
         if d.reason != "fail_open":  # Redis holds it provisionally
             settlements.append(settlement)
     if rows:
-        conn.execute(sql.resummarise, rows)
+        sql.many(conn, sql.resummarise, rows)
     return settlements
 
 

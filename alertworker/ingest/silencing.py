@@ -12,7 +12,10 @@ before matching, so they never get here).
 Cost per event is a tuple and a dict look-up: each tenant's silences and rules are cached per
 ``config_version`` (every silence or rule write bumps it, and the pipeline reads it each
 batch, so a change applies to the next batch), regexes compiled once per load, and matching
-is memoised per batch on (config, fingerprint, the context values any matcher reads). The
+is memoised per batch on (config, fingerprint, the context values any matcher reads). Only
+the silences that can match are tried: each is indexed under one of its ``=`` matchers
+(``alert_type = x`` is tried only on events of type x); rules' targets are memoised on what
+they read. The
 candidate sources of inhibition are read in one query per batch, only when an event of the
 batch matches some rule's target; a tenant without rules and active silences costs nothing.
 """
@@ -23,7 +26,7 @@ import functools
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -80,6 +83,12 @@ class TenantRules:
     silences: tuple[_Silence, ...]
     rules: tuple[_Rule, ...]
     keys: tuple[str, ...]  # every context key a matcher or ``equal`` reads
+    # Silences by one of their ``=`` matchers: an event whose value differs cannot match, so
+    # only the silences under its values (and those without one) are tried.
+    by_value: dict[tuple[str, str], tuple[int, ...]] = field(default_factory=dict)
+    unindexed: tuple[int, ...] = ()  # positions in ``silences``
+    indexed_names: tuple[str, ...] = ()
+    target_names: tuple[str, ...] = ()  # what the rules' targets read: their memo key
 
 
 def open_notifications_matching(conn: Any, tenant_ids: list[int], alert_types: list[str]) -> Any:
@@ -127,7 +136,25 @@ def compile_tenant(silences: list[Silence], rules: list[InhibitRule]) -> TenantR
         compiled.append(_Rule(r.id, compile_matchers(r.source), compile_matchers(r.target),
                               tuple(r.equal), types))  # fmt: skip
     context = tuple(sorted(k[len(CONTEXT) :] for k in keys if k.startswith(CONTEXT)))
-    return TenantRules(tuple(loaded), tuple(compiled), context)
+    by_value: defaultdict[tuple[str, str], list[int]] = defaultdict(list)
+    unindexed = []
+    for position, s in enumerate(silences):
+        equal = [(m["name"], m["value"]) for m in s.matchers if m["op"] == "="]
+        if equal:  # a context key tells alerts apart best, then the config, then type
+            by_value[min(equal, key=_selectivity)].append(position)
+        else:
+            unindexed.append(position)
+    targets = sorted({n for r in rules for n in names(r.target)})
+    return TenantRules(
+        tuple(loaded), tuple(compiled), context,
+        {k: tuple(v) for k, v in by_value.items()}, tuple(unindexed),
+        tuple(sorted({name for name, _ in by_value})), tuple(targets),
+    )  # fmt: skip
+
+
+def _selectivity(matcher: tuple[str, str]) -> tuple[int, str]:
+    name = matcher[0]
+    return (0 if name.startswith(CONTEXT) else 1 if name == "config_id" else 2, name)
 
 
 class Silencing:
@@ -172,6 +199,7 @@ class Silencing:
         if not any(active.values()) and not any(tr.rules for tr in by_tenant.values()):
             return groups  # the common case: nothing to match
         verdicts: dict[tuple, _Verdict] = {}  # memo: (config, fingerprint, *context values)
+        targets: dict[tuple, list[_Rule]] = {}  # memo: (tenant, *what the targets read)
         keyed: list[tuple[Group, list[tuple | None]]] = []
         for g in groups:
             tr, silences = by_tenant[g.config.tenant_id], active[g.config.tenant_id]
@@ -187,7 +215,7 @@ class Silencing:
                 key = (g.config.id, g.fingerprint,
                        *[render(ctx[k]) if k in ctx else "" for k in tr.keys])  # fmt: skip
                 if key not in verdicts:
-                    verdicts[key] = _judge(g, e["alert_type"], tr, silences, key[2:])
+                    verdicts[key] = _judge(g, e["alert_type"], tr, now, key[2:], targets)
                 keys.append(key)
             keyed.append((g, keys))
         targeted = [v for v in verdicts.values() if v.targeted]
@@ -209,17 +237,25 @@ class _Verdict:
 
 
 def _judge(
-    g: Group, alert_type: str, tr: TenantRules, silences: list[_Silence], values: tuple
-) -> _Verdict:
+    g: Group, alert_type: str, tr: TenantRules, now: datetime, values: tuple,
+    targets: dict[tuple, list[_Rule]],
+) -> _Verdict:  # fmt: skip
+    """The first active silence (by id) that matches, else the rules whose target matches."""
     reads = dict(zip((CONTEXT + k for k in tr.keys), values, strict=True))
     reads.update(alert_type=alert_type, severity=g.config.severity, config_id=str(g.config.id))
     read = reads.__getitem__
     own = (g.config.id, g.fingerprint)
-    for s in silences:
-        if matches(s.matchers, read):
+    candidates = [*tr.unindexed]
+    for name in tr.indexed_names:
+        candidates += tr.by_value.get((name, read(name)), ())
+    for position in sorted(candidates):
+        s = tr.silences[position]
+        if s.starts_at <= now < s.ends_at and matches(s.matchers, read):
             return _Verdict("silenced", s.id, [], reads, own, g.config.tenant_id)
-    targeted = [r for r in tr.rules if matches(r.target, read)]
-    return _Verdict(None, None, targeted, reads, own, g.config.tenant_id)
+    key = (g.config.tenant_id, *map(read, tr.target_names))
+    if key not in targets:
+        targets[key] = [r for r in tr.rules if matches(r.target, read)]
+    return _Verdict(None, None, targets[key], reads, own, g.config.tenant_id)
 
 
 def _inhibit(conn: Any, targeted: list[_Verdict], by_tenant: dict[int, TenantRules]) -> None:
@@ -237,9 +273,15 @@ def _inhibit(conn: Any, targeted: list[_Verdict], by_tenant: dict[int, TenantRul
         for r in by_tenant[tenant_id].rules:
             if r.id in wanted and alert_type in r.source_types and matches(r.source, read):
                 sources[(r.id, tuple(read(k) for k in r.equal))].append((nid, cfg, fp))
+    sourced = {rule_id for rule_id, _ in sources}
     for v in targeted:
+        values: dict[tuple[str, ...], tuple[str, ...]] = {}  # by ``equal``: rules share them
         for r in v.targeted:
-            found = sources.get((r.id, tuple(v.reads[k] for k in r.equal)), ())
+            if r.id not in sourced:
+                continue
+            if r.equal not in values:
+                values[r.equal] = tuple([v.reads[k] for k in r.equal])
+            found = sources.get((r.id, values[r.equal]), ())
             nid = next((nid for nid, cfg, fp in found if (cfg, fp) != v.own), None)
             if nid is not None:
                 v.outcome, v.by = "inhibited", nid

@@ -1,8 +1,10 @@
-"""Throttling in Redis (SPEC §5): one atomic Lua script per decision, one round trip per batch.
+"""Throttling in Redis (SPEC §5): one atomic Lua script per config, one round trip per batch.
 
 Per (config, fingerprint) the script checks the cooldown key, then the config's sliding one-hour
 window (trim, count, add), and does the bookkeeping, atomically, so any number of workers let
-exactly one of N simultaneous identical events through.
+exactly one of N simultaneous identical events through. A batch's decisions of one config go
+in one script call (in order: each sees the window as the previous one left it), so a batch
+of distinct alerts costs Redis one command per config, not one per alert.
 
 Keys (all of one config share the hash tag ``{cfg:ID}``, so a script never spans two slots)::
 
@@ -28,12 +30,13 @@ is ``fail_open``: allowed here, and left to Postgres's memory (``throttle_pg``).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 
@@ -46,48 +49,65 @@ SUPPRESSED_TTL_MS = (10080 + 60) * 60_000  # longest cooldown plus an hour
 _REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
 
 _DECIDE = """
-local now, cooldown, cap = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local token, count, provisional = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[8])
-local function suppress(code)
-  redis.call('INCRBY', KEYS[3], count)
-  redis.call('PEXPIRE', KEYS[3], ARGV[6])
-  return {0, code, 0}
-end
-if cooldown > 0 then
-  local held = redis.call('GET', KEYS[1])
-  if held then
-    local holder, sent, mark = string.match(held, '^([^|]*)|(%d+)(|?p?)$')
-    if holder == token then return {1, 2, 0} end
-    local span = cooldown
-    if mark == '|p' then span = math.min(cooldown, provisional) end
-    if sent == nil or now - tonumber(sent) < span then return suppress(3) end
+local now, cap, sup_ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local window, provisional = tonumber(ARGV[4]), tonumber(ARGV[5])
+local win, pwin = KEYS[1], KEYS[2]
+redis.call('ZREMRANGEBYSCORE', win, '-inf', now - window)
+redis.call('ZREMRANGEBYSCORE', pwin, '-inf', now - provisional)
+local function decide(cd, sup, cooldown, token, count)
+  local function suppress(code)
+    redis.call('INCRBY', sup, count)
+    redis.call('PEXPIRE', sup, sup_ttl)
+    return {0, code, 0}
   end
+  if cooldown > 0 then
+    local held = redis.call('GET', cd)
+    if held then
+      local holder, sent, mark = string.match(held, '^([^|]*)|(%d+)(|?p?)$')
+      if holder == token then return {1, 2, 0} end
+      local span = cooldown
+      if mark == '|p' then span = math.min(cooldown, provisional) end
+      if sent == nil or now - tonumber(sent) < span then return suppress(3) end
+    end
+  end
+  if redis.call('ZSCORE', win, token) or redis.call('ZSCORE', pwin, token) then
+    return {1, 2, 0}
+  end
+  if redis.call('ZCARD', win) + redis.call('ZCARD', pwin) >= cap then return suppress(4) end
+  redis.call('ZADD', pwin, now, token)
+  redis.call('PEXPIRE', pwin, window)
+  if cooldown > 0 then
+    redis.call('SET', cd, token .. '|' .. now .. '|p', 'PX', cooldown)
+  end
+  return {1, 1, tonumber(redis.call('GET', sup) or '0')}
 end
-if redis.call('ZSCORE', KEYS[2], token) or redis.call('ZSCORE', KEYS[4], token) then
-  return {1, 2, 0}
+local out = {}
+for i = 0, (#KEYS - 2) / 2 - 1 do
+  local a = 6 + 3 * i
+  local d = decide(KEYS[3 + 2 * i], KEYS[4 + 2 * i], tonumber(ARGV[a]), ARGV[a + 1],
+                   tonumber(ARGV[a + 2]))
+  out[#out + 1], out[#out + 2], out[#out + 3] = d[1], d[2], d[3]
 end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - ARGV[7])
-redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - provisional)
-if redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[4]) >= cap then return suppress(4) end
-redis.call('ZADD', KEYS[4], now, token)
-redis.call('PEXPIRE', KEYS[4], ARGV[7])
-if cooldown > 0 then
-  redis.call('SET', KEYS[1], token .. '|' .. now .. '|p', 'PX', cooldown)
-end
-return {1, 1, tonumber(redis.call('GET', KEYS[3]) or '0')}
+return out
 """
 _SETTLE = """
-redis.call('ZREM', KEYS[4], ARGV[1])
-if tonumber(ARGV[2]) > 0 then
-  redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
-  redis.call('PEXPIRE', KEYS[2], ARGV[6])
-end
-if ARGV[3] ~= '' then redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4]) end
-if tonumber(ARGV[5]) ~= 0 then
-  if redis.call('INCRBY', KEYS[3], ARGV[5]) > 0 then
-    redis.call('PEXPIRE', KEYS[3], ARGV[7])
-  else
-    redis.call('DEL', KEYS[3])
+local win, pwin, window, sup_ttl = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
+for i = 0, (#KEYS - 2) / 2 - 1 do
+  local cd, sup, a = KEYS[3 + 2 * i], KEYS[4 + 2 * i], 3 + 5 * i
+  local token, sent, hold, ttl, delta = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3],
+                                        tonumber(ARGV[a + 4])
+  redis.call('ZREM', pwin, token)
+  if tonumber(sent) > 0 then
+    redis.call('ZADD', win, sent, token)
+    redis.call('PEXPIRE', win, window)
+  end
+  if hold ~= '' then redis.call('SET', cd, hold, 'PX', ttl) end
+  if delta ~= 0 then
+    if redis.call('INCRBY', sup, delta) > 0 then
+      redis.call('PEXPIRE', sup, sup_ttl)
+    else
+      redis.call('DEL', sup)
+    end
   end
 end
 return 1
@@ -104,8 +124,20 @@ _REASONS = {1: "sent", 2: "replay", 3: "cooldown", 4: "hourly_cap"}
 
 
 def fingerprint(alert_type: str, group_by: Sequence[str], context: dict[str, Any]) -> str:
-    """Identity of "the same alert": the type plus the values of the config's group_by keys."""
-    values = [context.get(key) for key in group_by]
+    """Identity of "the same alert": the type plus the values of the config's group_by keys
+    (remembered for strings and missing keys, the usual values: a storm repeats them)."""
+    values = tuple([context.get(key) for key in group_by])
+    if all(v is None or type(v) is str for v in values):
+        return _remembered(alert_type, values)
+    return _digest(alert_type, values)
+
+
+@functools.lru_cache(maxsize=8192)
+def _remembered(alert_type: str, values: tuple[str | None, ...]) -> str:
+    return _digest(alert_type, values)
+
+
+def _digest(alert_type: str, values: tuple[Any, ...]) -> str:
     raw = json.dumps([alert_type, values], sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha1(raw.encode()).hexdigest()
 
@@ -146,18 +178,24 @@ class Throttle:
 
     def keys(self, config_id: int, fp: str) -> list[str]:
         """The cooldown, window, suppressed and provisional-window keys of an alert."""
-        base = f"{self.prefix}throttle:{{cfg:{config_id}}}"
+        base = self._base(config_id)
         return [f"{base}:cd:{fp}", f"{base}:win", f"{base}:sup:{fp}", f"{base}:pwin"]
 
     def decide(self, requests: Sequence[Request], now_ms: int) -> list[Decision]:
-        """All decisions in one pipelined round trip; ``fail_open`` if Redis is unreachable."""
+        """All decisions in one pipelined round trip, one script call per config (its
+        requests in order); ``fail_open`` if Redis is unreachable."""
         if not requests:
             return []
-        calls = [
-            (r, [now_ms, r.cooldown_ms, r.max_per_hour, r.token, r.count,
-                 SUPPRESSED_TTL_MS, WINDOW_MS, self.provisional_ms])
-            for r in requests
-        ]  # fmt: skip
+        calls = []
+        by_config = _by_config(requests, lambda r: (r.config_id, r.max_per_hour))
+        for (config_id, cap), batch in by_config.items():
+            base = self._base(config_id)
+            keys = [f"{base}:win", f"{base}:pwin"]
+            args: list[Any] = [now_ms, cap, SUPPRESSED_TTL_MS, WINDOW_MS, self.provisional_ms]
+            for _, r in batch:
+                keys += (f"{base}:cd:{r.fingerprint}", f"{base}:sup:{r.fingerprint}")
+                args += (r.cooldown_ms, r.token, r.count)
+            calls.append((keys, args))
         try:
             replies = self._run("decide", calls)
         except _REDIS_DOWN as exc:
@@ -167,7 +205,12 @@ class Throttle:
                 exc,
             )
             return [Decision(True, "fail_open")] * len(requests)
-        return [Decision(bool(a), _REASONS[int(code)], int(s)) for a, code, s in replies]
+        out: list[Decision | None] = [None] * len(requests)
+        for batch, reply in zip(by_config.values(), replies, strict=True):
+            for j, (i, _) in enumerate(batch):
+                allowed, code, since = reply[3 * j : 3 * j + 3]
+                out[i] = Decision(bool(allowed), _REASONS[int(code)], int(since))
+        return out  # type: ignore[return-value]  # every index is in one batch
 
     def clear_cooldown(self, held: Sequence[tuple[int, str, str]]) -> int:
         """Clear the cooldown of each (config id, fingerprint) still held by the given event id
@@ -186,21 +229,26 @@ class Throttle:
             return 0
 
     def settle(self, settlements: Sequence[Settlement], now_ms: int, pipe: Any = None) -> None:
-        """Confirm or release provisional decisions, one round trip. A failure is logged and
-        counted, and costs nothing committed: the provisional holds lapse by themselves.
-        ``pipe``: a pipeline already holding best-effort commands (the live stream's) that
-        travel in the same round trip, before the scripts, and are sent once."""
+        """Confirm or release provisional decisions, one round trip (one script call per
+        config). A failure is logged and counted, and costs nothing committed: the
+        provisional holds lapse by themselves. ``pipe``: a pipeline already holding
+        best-effort commands (the live stream's) that travel in the same round trip, before
+        the scripts, and are sent once."""
         calls = []
-        for s in settlements:
-            r = s.request
-            hold, ttl = "", 0
-            if r.cooldown_ms > 0 and s.sent_ms:
-                hold, ttl = f"{r.token}|{s.sent_ms}", r.cooldown_ms
-            elif r.cooldown_ms > 0 and s.held_since_ms:
-                hold, ttl = f"pg|{s.held_since_ms}", r.cooldown_ms - (now_ms - s.held_since_ms)
-            delta = s.suppressed - s.folded
-            calls.append((r, [r.token, s.sent_ms, hold, max(ttl, 1), delta,
-                              WINDOW_MS, SUPPRESSED_TTL_MS]))  # fmt: skip
+        for config_id, batch in _by_config(settlements, lambda s: s.request.config_id).items():
+            base = self._base(config_id)
+            keys = [f"{base}:win", f"{base}:pwin"]
+            args: list[Any] = [WINDOW_MS, SUPPRESSED_TTL_MS]
+            for _, s in batch:
+                r = s.request
+                hold, ttl = "", 0
+                if r.cooldown_ms > 0 and s.sent_ms:
+                    hold, ttl = f"{r.token}|{s.sent_ms}", r.cooldown_ms
+                elif r.cooldown_ms > 0 and s.held_since_ms:
+                    hold, ttl = f"pg|{s.held_since_ms}", r.cooldown_ms - (now_ms - s.held_since_ms)
+                keys += (f"{base}:cd:{r.fingerprint}", f"{base}:sup:{r.fingerprint}")
+                args += (r.token, s.sent_ms, hold, max(ttl, 1), s.suppressed - s.folded)
+            calls.append((keys, args))
         if not calls:
             if pipe is not None and len(pipe):
                 _best_effort(pipe)
@@ -208,14 +256,18 @@ class Throttle:
         try:
             self._run("settle", calls, pipe)
         except (*_REDIS_DOWN, redis.exceptions.RedisError) as exc:
-            metrics.THROTTLE_SETTLE_FAILED.inc(len(calls))
+            metrics.THROTTLE_SETTLE_FAILED.inc(len(settlements))
             log.warning(
                 "could not settle %d throttle decisions in redis (their provisional holds "
-                "lapse within %d ms): %s", len(calls), self.provisional_ms, exc,
+                "lapse within %d ms): %s", len(settlements), self.provisional_ms, exc,
             )  # fmt: skip
 
+    def _base(self, config_id: int) -> str:
+        """What every key of the config starts with (its hash tag: one slot per script call)."""
+        return f"{self.prefix}throttle:{{cfg:{config_id}}}"
+
     def _run(
-        self, script: str, calls: list[tuple[Request, list[Any]]], pipe: Any = None
+        self, script: str, calls: list[tuple[list[str], list[Any]]], pipe: Any = None
     ) -> list[Any]:
         source, sha = _SCRIPTS[script]
         try:
@@ -225,18 +277,30 @@ class Throttle:
             return self._pipeline(sha, calls)
 
     def _pipeline(
-        self, sha: str, calls: list[tuple[Request, list[Any]]], pipe: Any = None
+        self, sha: str, calls: list[tuple[list[str], list[Any]]], pipe: Any = None
     ) -> list[Any]:
         """The scripts' replies; commands already on ``pipe`` run first, their errors ignored."""
         pipe = pipe if pipe is not None else self.client.pipeline(transaction=False)
         skip = len(pipe)
-        for r, args in calls:
-            pipe.evalsha(sha, 4, *self.keys(r.config_id, r.fingerprint), *args)
+        for keys, args in calls:
+            pipe.evalsha(sha, len(keys), *keys, *args)
         replies = pipe.execute(raise_on_error=False)[skip:]
         for reply in replies:
             if isinstance(reply, Exception):
                 raise reply
         return replies
+
+
+T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
+
+
+def _by_config(items: Sequence[T], key: Callable[[T], K]) -> dict[K, list[tuple[int, T]]]:
+    """``items`` with their index, grouped by ``key`` (one script call each), in order."""
+    groups: dict[K, list[tuple[int, T]]] = {}
+    for i, item in enumerate(items):
+        groups.setdefault(key(item), []).append((i, item))
+    return groups
 
 
 def _best_effort(pipe: Any) -> None:

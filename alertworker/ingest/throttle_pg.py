@@ -62,7 +62,7 @@ def lock(
     ]  # fmt: skip
     if not rows:
         return {}
-    return {(cfg, fp): last for cfg, fp, last in conn.execute(sql.summarise, rows)}
+    return {(cfg, fp): last for cfg, fp, last in sql.many(conn, sql.summarise, rows)}
 
 
 def review(

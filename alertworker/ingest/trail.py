@@ -2,7 +2,8 @@
 
 The pipeline tells a :class:`Trail` every decision as it takes it (the event's configs, their
 conditions, the replay check, silences and inhibitions, the throttle, the notification, the
-resolve) and :meth:`Trail.write` stores them in the batch's transaction with one ``INSERT``.
+resolve) and :meth:`Trail.write` stores them in the batch's transaction with one ``INSERT`` (on
+Postgres its rows travel as one JSON document, ``statements.many``).
 An outcome is a tuple ``(config_id, outcome, reason, extras)``; the events of a coalesced
 group share one, so events whose outcomes are equal (a storm of identical events) become one
 ``event_trail`` row holding all their ids. Per event the cost is a list append and a dict
@@ -20,12 +21,9 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any, TypeGuard
 
-from alertworker.core import metrics
-from alertworker.core.models import EventTrail
+from alertworker.core import metrics, statements
 
 Entry = tuple[int | None, str, str, tuple[tuple[str, Any], ...]]
-T = EventTrail.__table__
-INSERT = T.insert()
 
 
 def entry(config_id: int | None, outcome: str, reason: str, **extras: Any) -> Entry:
@@ -71,8 +69,9 @@ class Trail:
             title[:200] if isinstance(title, str) else None,
         )
 
-    def rows(self, now: datetime) -> list[dict[str, Any]]:
-        """One row per set of events with the same tenant, type, title and outcomes."""
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per set of events with the same tenant, type, title and outcomes (without
+        ``received_at``, which ``write`` gives them all)."""
         same: dict[tuple, list[str]] = defaultdict(list)
         for event_id, items in self._of.items():
             if not items:
@@ -83,7 +82,6 @@ class Trail:
             rows.append(
                 {
                     "tenant_id": tenant_id,
-                    "received_at": now,
                     "event_id": ids[0],
                     "event_ids": ids,
                     "event_count": len(ids),
@@ -100,9 +98,10 @@ class Trail:
 
     def write(self, conn: Any, now: datetime) -> int:
         """Insert the batch's rows (one statement); returns how many."""
-        rows = self.rows(now) if self.enabled else []
+        rows = self.rows() if self.enabled else []
         if rows:
-            conn.execute(INSERT, rows)
+            sql = statements.for_dialect(conn.dialect.name)
+            sql.many(conn, sql.trail, rows, received_at=now)
             metrics.TRAIL_ROWS.inc(len(rows))
             metrics.TRAIL_EVENTS.inc(len(self._of))
         return len(rows)
