@@ -21,7 +21,7 @@ import re
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from marshmallow import ValidationError
 
@@ -41,7 +41,7 @@ _INTERNAL_KEYS = frozenset(_INTERNAL.fields)
 _TYPES = frozenset(ALERT_TYPES)
 _SEVERITIES = frozenset(SEVERITIES)
 _ACTIONS = ("trigger", "resolve")
-_slug = SLUG.regex.match
+_slug = cast("re.Pattern[str]", SLUG.regex).match  # the schema's own pattern, as it matches
 _canonical_uuid = re.compile(r"[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}\Z").match
 _context_json = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode  # as _context_size
 
