@@ -23,6 +23,7 @@ from alertworker.core.redis_conn import make_redis
 from alertworker.core.settings import Settings
 from alertworker.delivery.deliveries import Pending
 from alertworker.paging import lifecycle
+from alertworker.tenants.auth import TokenCache
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ class Services:
     settings: Settings
     engine: Engine
     session_factory: sessionmaker
+    tokens: TokenCache
     _redis: Any = None
     _publisher: AlertPublisher | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -39,7 +41,8 @@ class Services:
     @classmethod
     def build(cls, settings: Settings) -> Services:
         engine = make_engine(settings)
-        return cls(settings, engine, make_session_factory(engine))
+        tokens = TokenCache(settings.token_cache_seconds)
+        return cls(settings, engine, make_session_factory(engine), tokens)
 
     @property
     def redis(self) -> Any:

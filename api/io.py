@@ -2,16 +2,22 @@
 
 :func:`json_body` parses strictly (no NaN/Infinity, bounded nesting) and refuses strings that
 Postgres cannot store (NUL, unpaired surrogates), so no body reaches the database as a 500;
-a body past the limit is 413, chunked or not.
+a body past the limit is 413, chunked or not. orjson parses first (a tenth of the stdlib's
+time); whatever it refuses is parsed again by the stdlib, whose answer stands, so both give the
+same (``tests/test_api_io.py``); a body with a ``\u0000`` or surrogate escape, or a number of
+19 digits, goes to the stdlib at once. Without those escapes a body orjson takes (valid UTF-8
+only) holds no string to refuse, so only its depth is checked.
 :func:`doc` records a view's schemas for the OpenAPI document (``api.openapi``).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from flask import Response, jsonify, request, url_for
 from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -19,6 +25,9 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from api.errors import ApiError
 
 MAX_DEPTH = 32
+# Where orjson's result could differ from the stdlib's: the escapes of NUL and of surrogates
+# (strings to refuse), and 19 digits or more (orjson makes a float of a 64-bit-overflowing int).
+_ORJSON_DIFFERS = re.compile(rb"\\u(0000|[dD][89a-fA-F])|[0-9]{19}").search
 
 
 def _no_constants(name: str) -> None:
@@ -30,12 +39,43 @@ def json_body() -> Any:
     raw = _raw_body()
     if not raw.strip():
         raise ApiError(400, "the request body must be JSON", code="malformed_json")
-    try:
-        data = json.loads(raw, parse_constant=_no_constants)
-    except (ValueError, RecursionError):
-        raise ApiError(400, "the request body is not valid JSON", code="malformed_json") from None
+    return parse_json(raw)
+
+
+def parse_json(raw: bytes) -> Any:
+    """``raw`` parsed and checked as :func:`json_body` does (400 malformed, 422 bad strings)."""
+    if not _ORJSON_DIFFERS(raw):
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass  # the stdlib's answer stands (it takes UTF-16, a BOM, surrogates' bytes...)
+        else:
+            _check_depth(data)  # valid UTF-8 with no \u0000 or surrogate escape: no bad string
+            return data
+    data = _stdlib_loads(raw)
     _check_tree(data)
     return data
+
+
+def _stdlib_loads(raw: bytes) -> Any:
+    try:
+        return json.loads(raw, parse_constant=_no_constants)
+    except (ValueError, RecursionError):
+        raise ApiError(400, "the request body is not valid JSON", code="malformed_json") from None
+
+
+def _check_depth(data: Any) -> None:
+    """What :func:`_check_tree` says of a tree without strings to refuse, faster."""
+    stack = [(data, 0)] if type(data) in (dict, list) else []
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if type(node) is dict else node
+        if not children:
+            continue
+        if depth >= MAX_DEPTH:  # its children lie deeper than MAX_DEPTH
+            message = f"JSON nested deeper than {MAX_DEPTH} levels"
+            raise ApiError(400, message, code="malformed_json")
+        stack.extend((child, depth + 1) for child in children if type(child) in (dict, list))
 
 
 def _raw_body() -> bytes:

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+import time
 
 import pytest
 from sqlalchemy import select
 
 from alertworker.core.models import ApiToken, Tenant, User
 from alertworker.tenants.auth import (
+    Principal,
+    TokenCache,
     TokenError,
     create_token,
     parse_scopes,
     revoke_token,
     verify_token,
 )
+from api import create_app
 from tests import test_api_support as support
 from tests.test_api_support import API, assert_error
 
@@ -92,12 +96,59 @@ def test_parse_scopes_dedupes():
     assert scopes == ["alerts:read", "events:write"]
 
 
-def test_revoked_token_is_401(client, caller, db):
+@pytest.fixture
+def client_with(settings):
+    """A test client of an app whose token cache keeps entries ``ttl`` seconds."""
+    apps = []
+
+    def make(ttl: float):
+        apps.append(create_app(settings.replace(token_cache_seconds=ttl)))
+        return apps[-1].test_client()
+
+    yield make
+    for made in apps:
+        made.extensions["alertworker"].close()
+
+
+def test_revoked_token_is_401(client_with, caller, db):
+    client = client_with(0)
     me = caller()
     assert client.get(CONFIGS, headers=me.h).status_code == 200
     revoke_token(db, me.token[:11])
     assert_error(client.get(CONFIGS, headers=me.h), 401)
     assert verify_token(db, me.token) is None
+
+
+def test_a_revocation_takes_effect_within_the_token_cache_seconds(client_with, caller, db):
+    client = client_with(0.3)
+    me = caller()
+    assert client.get(CONFIGS, headers=me.h).status_code == 200
+    revoked = time.monotonic()
+    revoke_token(db, me.token[:11])
+    assert client.get(CONFIGS, headers=me.h).status_code == 200  # verified a moment ago
+    while client.get(CONFIGS, headers=me.h).status_code == 200:
+        assert time.monotonic() - revoked < 0.3
+        time.sleep(0.02)
+    assert_error(client.get(CONFIGS, headers=me.h), 401)
+
+
+def test_token_cache_keeps_only_valid_tokens_for_ttl():
+    now = [0.0]
+    cache = TokenCache(2.0, max_entries=2, clock=lambda: now[0])
+    who = Principal(1, 1, "acme", 1, frozenset({"events:write"}))
+    assert cache.get("aw_x") is None
+    cache.put("aw_x", who)
+    assert cache.get("aw_x") is who and cache.get("aw_y") is None
+    now[0] = 1.99
+    assert cache.get("aw_x") is who
+    now[0] = 2.0
+    assert cache.get("aw_x") is None
+    for token in ("aw_a", "aw_b", "aw_c"):  # bounded: the oldest go when it is full
+        cache.put(token, who)
+    assert len(cache._entries) <= 2 and cache.get("aw_c") is who
+    off = TokenCache(0)
+    off.put("aw_x", who)
+    assert off.get("aw_x") is None
 
 
 def test_revoke_by_id_and_errors(db, caller):

@@ -77,7 +77,7 @@ def test_a_smoke_run_over_http_accounts_for_everything_and_leaves_nothing_behind
         storm["cpu_us_per_event"]["ours"],
         storm["cpu_us_per_event"]["workers"],
         distinct["delivered_per_second"],
-        distinct["cpu_us_per_notification"]["api"],
+        distinct["cpu_us_per_notification"]["ours"],  # the API's alone: under /proc's 10 ms tick
         latency["http"]["p50_ms"],
         latency["client"]["p99_ms"],
         post["one_client"]["p50_ms"],

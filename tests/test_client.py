@@ -3,6 +3,7 @@
 import base64
 import json
 import os
+import threading
 import time
 
 import pytest
@@ -163,3 +164,59 @@ def test_without_a_url_the_client_publishes_to_the_announced_broker(
     assert [e["event_id"] for [e] in queued(redis_client, settings)] == [event_id]
     local_broker.remove(os.getpid(), no_broker_url / "var")
     assert not local_broker.path(no_broker_url / "var").exists()
+
+
+class SlowBroker(AlertPublisher):
+    """A publisher whose broker takes 50 ms to confirm each message (and may refuse them)."""
+
+    def __init__(self, *args, fail=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.messages, self.fail = [], fail
+
+    def _send(self, batch):
+        time.sleep(0.05)
+        if self.fail:
+            raise PublishError("broker unreachable (on purpose)")
+        self.messages.append([e["title"] for e in batch])
+        super()._send(batch)
+
+
+def _concurrently(pub, callers):
+    """``callers`` threads each publish one event at once; what each got back or raised."""
+    results = [None] * callers
+    gate = threading.Barrier(callers)
+
+    def call(i):
+        gate.wait()
+        time.sleep(0.002 * i)  # in order, all within the first send's 50 ms
+        try:
+            results[i] = pub.publish(**{**EVENT, "title": f"t{i}"})
+        except PublishError as exc:
+            results[i] = exc
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(callers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    return results
+
+
+def test_concurrent_publishes_share_messages_and_each_returns_once_confirmed(
+    settings, redis_client
+):
+    pub = SlowBroker(settings.broker_url, key_prefix=settings.redis_key_prefix, max_batch=4)
+    ids = _concurrently(pub, 7)
+    # the first is sent alone at once; the six that came meanwhile go in messages of max_batch
+    assert pub.messages == [["t0"], ["t1", "t2", "t3", "t4"], ["t5", "t6"]]
+    sent = [e["event_id"] for batch in queued(redis_client, settings) for e in batch]
+    assert sorted(sent) == sorted(ids)  # every caller's event is on the broker when it returns
+
+
+def test_a_refused_shared_message_fails_every_caller_in_it(settings, redis_client):
+    pub = SlowBroker(settings.broker_url, key_prefix=settings.redis_key_prefix, fail=True)
+    results = _concurrently(pub, 5)
+    assert all(isinstance(r, PublishError) for r in results)
+    pub.fail = False
+    assert len(pub.publish(**EVENT)) == 36  # and the next caller sends again
+    assert pub.messages == [["slow"]]

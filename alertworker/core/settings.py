@@ -67,6 +67,9 @@ class Settings:
     endpoint_failure_alert_after: int = 5  # consecutive failed deliveries -> delivery_failing
     trail_retention_hours: int = 72  # SPEC §17
     trail_enabled: bool = True  # off only to measure what the trail costs (the benchmark)
+    # the API admits a token verified this recently without the database: a revocation takes
+    # effect in every API process within this many seconds (0: every request asks Postgres)
+    token_cache_seconds: float = 2.0
 
     @property
     def embedded_redis(self) -> bool:
@@ -173,6 +176,7 @@ def _validate(s: Settings) -> None:
         "must be >= DELIVERY_BACKOFF_BASE_SECONDS",
     )
     need(s.delivery_lease_seconds >= 5, "DELIVERY_LEASE_SECONDS", "must be >= 5")
+    need(0 <= s.token_cache_seconds <= 60, "TOKEN_CACHE_SECONDS", "must be 0..60")
     need(s.sweeper_interval_seconds > 0, "SWEEPER_INTERVAL_SECONDS", "must be > 0")
     need(0 < s.http_timeout_seconds <= 300, "HTTP_TIMEOUT_SECONDS", "must be in (0, 300]")
     need(s.log_format in ("text", "json"), "LOG_FORMAT", "must be text or json")

@@ -1,6 +1,7 @@
 """Marshmallow schemas: the one validation layer, shared by the API, the publisher and the worker.
 
-``events``: the wire format of SPEC §3. ``configs``: alert configs and per-type conditions
+``events``: the wire format of SPEC §3 (``fast_events``: its loader for the hot path).
+``configs``: alert configs and per-type conditions
 (§4), with secret masking. ``resources``: notifications, queries, preferences and the API's
 small replies. Import from here.
 """
@@ -38,6 +39,7 @@ from alertworker.schemas.events import (
     PublicEventSchema,
     event_to_wire,
 )
+from alertworker.schemas.fast_events import load_event, load_events, wire_events
 from alertworker.schemas.resources import (
     AlertTestAcceptedSchema,
     AlertTestQuerySchema,
@@ -64,5 +66,6 @@ __all__ = [
     "EventSchema", "EventsAcceptedSchema", "NotificationDetailSchema", "NotificationPageSchema",
     "NotificationQuerySchema", "NotificationSchema", "PreferencesSchema", "PublicEventSchema",
     "QuietHoursSchema", "SlackChannelSchema", "WebhookChannelSchema", "WhoAmISchema",
-    "check_config", "event_to_wire", "is_masked", "mask_channel_config", "mask_url",
+    "check_config", "event_to_wire", "is_masked", "load_event", "load_events",
+    "mask_channel_config", "mask_url", "wire_events",
 ]  # fmt: skip

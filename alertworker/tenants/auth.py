@@ -3,7 +3,8 @@
 A token is ``aw_`` plus 43 URL-safe random characters. Its plaintext is returned once by
 :func:`create_token` and never stored or logged; the row keeps the hash and a short,
 non-secret ``prefix`` (the first 11 characters) so operators can tell tokens apart and revoke
-one. :func:`verify_token` finds the row by hash and compares in constant time.
+one. :func:`verify_token` finds the row by hash and compares in constant time; a
+:class:`TokenCache` in front of it spares the database the tokens checked a moment ago.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import hashlib
 import hmac
 import logging
 import secrets
+import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
@@ -163,6 +166,44 @@ _TOUCH = (
     .where(_T.c.id == bindparam("token_id"))
     .values(last_used_at=bindparam("now", type_=_T.c.last_used_at.type))
 )
+
+
+class TokenCache:
+    """The principals of the tokens verified in the last ``ttl`` seconds, by the token's hash.
+
+    A request whose token was verified less than ``ttl`` seconds ago in this process is
+    admitted without asking the database; so a token revoked meanwhile is still admitted until
+    its entry is ``ttl`` old: that is how late a revocation can take effect (the API's
+    ``TOKEN_CACHE_SECONDS``; 0 asks the database every time). Tokens found invalid are never
+    cached: a new token works at once. At most ``max_entries`` are kept."""
+
+    def __init__(
+        self,
+        ttl: float,
+        *,
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl, self.max_entries, self.clock = ttl, max_entries, clock
+        self._entries: dict[str, tuple[float, Principal]] = {}
+
+    def get(self, token: str) -> Principal | None:
+        if self.ttl <= 0:
+            return None
+        entry = self._entries.get(hash_token(token))
+        if entry is None or entry[0] <= self.clock():
+            return None
+        return entry[1]
+
+    def put(self, token: str, principal: Principal) -> None:
+        if self.ttl <= 0:
+            return
+        now = self.clock()
+        if len(self._entries) >= self.max_entries:
+            self._entries = {k: v for k, v in self._entries.items() if v[0] > now}
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()
+        self._entries[hash_token(token)] = (now + self.ttl, principal)
 
 
 def revoke_token(session: Session, ref: str) -> ApiToken:
