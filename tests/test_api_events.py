@@ -68,6 +68,19 @@ def test_invalid_fields_are_reported_per_field_and_index(client, caller, redis_c
     assert enqueued(redis_client, settings) == []
 
 
+def test_a_trigger_with_a_null_title_is_422_not_a_rejection_later(
+    client, caller, redis_client, settings
+):
+    """The worker rejects a trigger without a title; the API must not accept one either."""
+    me = caller()
+    error = assert_error(client.post(EVENTS, json=dict(EVENT, title=None), headers=me.h), 422)
+    assert error["fields"] == {"title": ["Field may not be null."]}
+    resolve = {"alert_type": "high_latency", "action": "resolve", "title": None,
+               "context": {"provider_name": "openai"}}  # fmt: skip
+    assert client.post(EVENTS, json=resolve, headers=me.h).status_code == 202  # optional there
+    assert [e["action"] for e in enqueued(redis_client, settings)] == ["resolve"]
+
+
 def test_another_tenants_events_are_refused(client, caller, redis_client, settings):
     me = caller()
     error = assert_error(

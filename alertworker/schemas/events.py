@@ -60,9 +60,12 @@ class EventSchema(Schema):
 
     @validates_schema(skip_on_field_errors=False, pass_original=True)
     def _title(self, data: dict[str, Any], original: Any, **_: Any) -> None:
-        given = isinstance(original, dict) and "title" in original
-        if not given and data.get("action", "trigger") == "trigger":
+        if data.get("action", "trigger") != "trigger":
+            return
+        if not (isinstance(original, dict) and "title" in original):
             raise ValidationError({"title": ["Missing data for required field."]})
+        if original["title"] is None:  # the worker could not show a trigger without one
+            raise ValidationError({"title": ["Field may not be null."]})
 
     @post_load
     def _defaults(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:

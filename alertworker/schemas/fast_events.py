@@ -82,10 +82,10 @@ def _fast(raw: Any, internal: bool) -> dict[str, Any] | None:
     if type(action) is not str or action not in _ACTIONS:
         return None
     title = raw.get("title")
-    if "title" not in raw:
-        if action == "trigger":
+    if title is None:
+        if action == "trigger":  # required and not null for a trigger
             return None
-    elif title is not None and (type(title) is not str or not 1 <= len(title) <= 200):
+    elif type(title) is not str or not 1 <= len(title) <= 200:
         return None
     message = raw.get("message", "")
     if type(message) is not str or len(message) > 4000:
@@ -98,7 +98,7 @@ def _fast(raw: Any, internal: bool) -> dict[str, Any] | None:
     occurred_at = _occurred_at(raw.get("occurred_at"))
     if context is None or event_id is None or occurred_at is None:
         return None
-    event = {
+    event: dict[str, Any] = {
         "event_id": event_id, "tenant_id": tenant, "alert_type": alert_type, "title": title,
         "message": message, "severity": severity, "context": context, "occurred_at": occurred_at,
     }  # fmt: skip
