@@ -83,10 +83,10 @@ def deliver(
     receiver): the rest are released for an immediate re-send (``retry_in`` 0).
     """
     with session_factory() as session:
-        attempts, messages = _claim(session, settings, delivery_ids)
+        attempts, messages, muted = _claim(session, settings, delivery_ids)
         session.commit()  # the claims are durable before anything leaves the building
-    with session_factory() as session:  # no statement unless an email or SMS is claimed
-        held = recipients.hold(session, messages, utcnow())  # users' preferences (SPEC §8)
+    with session_factory() as session:  # no statement unless an email, an SMS or a mute
+        held = recipients.hold(session, messages, muted, utcnow())  # preferences (SPEC §8)
         session.commit()
     outcomes = {i: Outcome("not_claimed") for i in delivery_ids if i not in attempts}
     outcomes.update({i: Outcome(status) for i, status in held.items()})
@@ -235,10 +235,11 @@ def _lease(settings: Settings) -> timedelta:
 
 def _claim(
     session: Session, settings: Settings, delivery_ids: Sequence[int]
-) -> tuple[dict[int, int], dict[int, tuple[Message | None, str]]]:
+) -> tuple[dict[int, int], dict[int, tuple[Message | None, str]], set[int]]:
     """Take the claimable rows for one attempt each: ``{delivery id: attempt number}`` in the
-    order asked, and what each channel needs to send. On Postgres one statement in
-    autocommit (it commits by itself: one round trip); elsewhere two in the transaction."""
+    order asked, what each channel needs to send, and the Slack and webhook deliveries whose
+    tenant's users all muted that channel (SPEC §8). On Postgres one statement in autocommit
+    (it commits by itself: one round trip); elsewhere two in the transaction."""
     now = utcnow()
     params = {
         "ids": list(delivery_ids), "now": now, "due": now + CLOCK_SKEW,
@@ -254,7 +255,8 @@ def _claim(
         rows = conn.execute(statements.MESSAGES, {"ids": list(claimed)}).mappings().all()
     messages = dict(map(_message, rows))
     attempts = {i: claimed[i] for i in delivery_ids if i in claimed}
-    return attempts, {i: messages[i] for i in attempts}
+    muted = {row["id"] for row in rows if row["muted"] and messages[row["id"]][0] is not None}
+    return attempts, {i: messages[i] for i in attempts}, muted
 
 
 def _message(row: Any) -> tuple[int, tuple[Message | None, str]]:
