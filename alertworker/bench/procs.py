@@ -2,10 +2,10 @@
 
 :func:`worker_argv` reads ``docker-compose.yml``'s ``worker`` command and changes only its
 ``--concurrency`` (so a figure divided by it is *per worker process*) and drops its ``--queues``
-(so that one process also takes the deliveries, which compose gives its ``delivery`` service). :class:`Worker` starts it
-in its own session (Ctrl-C on the bench never reaches it half-way; :meth:`Worker.stop` ends the
-whole process group), and reads CPU time (utime + stime of the main process and its pool
-children) and peak memory (``VmHWM``) from ``/proc``.
+(so that one process also takes the deliveries, which compose gives its ``delivery`` service).
+:class:`Worker` starts it in its own session (Ctrl-C on the bench never reaches it half-way;
+:meth:`Worker.stop` ends the whole process group), and reads CPU time (utime + stime of the
+main process and its pool children) and peak memory (``VmHWM``) from ``/proc``.
 """
 
 from __future__ import annotations
