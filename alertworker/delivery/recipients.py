@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 
 D = NotificationDelivery
 STATUS = {"skip": "skipped", "defer": "deferred", "digest": "digested"}
-_SHARED = ("slack", "webhook")  # destinations of the tenant, not of one user
 
 
 def hold(
