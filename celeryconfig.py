@@ -47,8 +47,11 @@ accept_content = ["json"]
 result_backend = None
 task_ignore_result = True
 task_acks_late = True
-task_reject_on_worker_lost = True
-worker_prefetch_multiplier = 1
+task_reject_on_worker_lost = True  # prefork (the worker service): a lost child requeues
+worker_prefetch_multiplier = 1  # per pool slot: the delivery service's 8 threads take 8
+# A lost broker connection cancels unacked running tasks: prefork kills the child. The threads
+# pool (the delivery service) cannot, so the task finishes while its message comes back; the
+# second run finds the rows under the first one's lease and sends nothing (not_claimed).
 worker_cancel_long_running_tasks_on_connection_loss = True
 worker_consumer = "tasks.consumer:GuardedConsumer"
 worker_hijack_root_logger = False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,27 +34,50 @@ class Runtime:
 
 
 _runtime: Runtime | None = None
+_runtime_lock = threading.Lock()  # the delivery service's pool is threads (docker-compose.yml)
 
 
 def runtime() -> Runtime:
     """This process's runtime, built on first use (after the prefork fork, never before)."""
     global _runtime
-    if _runtime is None or _runtime.pid != os.getpid():
-        settings = load()
-        engine = make_engine(settings, pre_ping=False)
-        session_factory = make_session_factory(engine)
-        relaxed = make_engine(settings, pre_ping=False, relaxed_commit=True)
-        redis = make_redis(settings)
-        _runtime = Runtime(
-            settings,
-            engine,
-            session_factory,
-            make_session_factory(relaxed),
-            redis,
-            Pipeline(settings, session_factory, redis),
-            os.getpid(),
-        )
-    return _runtime
+    with _runtime_lock:  # one per process, also when the first tasks start in several threads
+        if _runtime is None or _runtime.pid != os.getpid():
+            settings = load()
+            engine = make_engine(settings, pre_ping=False)
+            session_factory = make_session_factory(engine)
+            relaxed = make_engine(settings, pre_ping=False, relaxed_commit=True)
+            redis = make_redis(settings)
+            _runtime = Runtime(
+                settings,
+                engine,
+                session_factory,
+                make_session_factory(relaxed),
+                redis,
+                Pipeline(settings, session_factory, redis),
+                os.getpid(),
+            )
+        return _runtime
+
+
+def _warm_up() -> None:
+    """Build the runtime before the first task (imports and engines: ~0.1 s), not in it."""
+    try:
+        runtime()
+    except Exception as exc:  # the first task builds it again and reports what is wrong
+        logging.getLogger(__name__).warning("runtime not built at start: %s", exc)
+
+
+@signals.worker_process_init.connect  # in each prefork child (and the solo pool's process)
+def _warm_up_process(**_: Any) -> None:
+    _warm_up()
+
+
+@signals.worker_ready.connect  # the threads pool runs its tasks in the worker's own process
+def _warm_up_threads(sender: Any = None, **_: Any) -> None:
+    from celery.concurrency.thread import TaskPool as ThreadPool
+
+    if isinstance(getattr(sender, "pool", None), ThreadPool):
+        _warm_up()
 
 
 class TaskContext(logging.Filter):

@@ -1,7 +1,7 @@
 """Start the real commands (celery worker/beat, gunicorn) as subprocesses for end-to-end tests.
 
-:func:`start_stack` runs docker-compose.yml's own commands: migrate, the API, two workers and
-beat.
+:func:`start_stack` runs docker-compose.yml's own commands: migrate, the API, two processes of
+each worker service (events; deliveries) and beat.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from alertworker.bench.procs import stop_group
+from alertworker.bench.procs import stop_group, worker_services
 from tests.receivers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,8 +90,9 @@ def wait_for(predicate: Callable[[], object], timeout: float, describe: Callable
 
 
 def start_stack(env: dict[str, str], tmp_path: Path, procs: dict[str, Proc]) -> str:
-    """Run migrate, then start api, worker1, worker2 and beat into ``procs`` with their compose
-    commands and ``env``; returns the API's URL. The caller stops ``procs``, even on failure."""
+    """Run migrate, then start api, two processes of each worker service (worker1, worker2,
+    delivery1, delivery2) and beat into ``procs`` with their compose commands and ``env``;
+    returns the API's URL. The caller stops ``procs``, even on failure."""
     port = free_port()
     env.update({"BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "1"})
     full_env = {**os.environ, **env}
@@ -100,19 +101,21 @@ def start_stack(env: dict[str, str], tmp_path: Path, procs: dict[str, Proc]) -> 
     procs["api"] = Proc(
         command(SERVICES["api"]["command"]), env, tmp_path / "api.log", "Booting worker"
     )
-    for i in (1, 2):
-        metrics_dir = tmp_path / f"prom{i}"
-        metrics_dir.mkdir()
-        worker_env = {
-            **env,
-            "WORKER_METRICS_PORT": str(free_port()),
-            "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-        }
-        # In compose each container has its own hostname, hence its own node name; here two
-        # workers share one host, so they are named apart (RabbitMQ insists: exclusive pidbox).
-        argv = [*command(SERVICES["worker"]["command"]), "--hostname", f"worker{i}@%h"]
-        procs[f"worker{i}"] = Proc(argv, worker_env, tmp_path / f"worker{i}.log", "ready.")
-        procs[f"worker{i}"].metrics_port = worker_env["WORKER_METRICS_PORT"]
+    for service in worker_services(ROOT / "docker-compose.yml"):  # worker, delivery
+        for i in (1, 2):
+            name = f"{service}{i}"
+            metrics_dir = tmp_path / f"prom-{name}"
+            metrics_dir.mkdir()
+            worker_env = {
+                **env,
+                "WORKER_METRICS_PORT": str(free_port()),
+                "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+            }
+            # In compose each container has its own hostname, hence its own node name; here
+            # they share one host, so they are named apart (RabbitMQ insists: exclusive pidbox).
+            argv = [*command(SERVICES[service]["command"]), "--hostname", f"{name}@%h"]
+            procs[name] = Proc(argv, worker_env, tmp_path / f"{name}.log", "ready.")
+            procs[name].metrics_port = worker_env["WORKER_METRICS_PORT"]
     (tmp_path / "var").mkdir()
     beat = command(SERVICES["beat"]["command"])
     procs["beat"] = Proc(beat, env, tmp_path / "beat.log", "beat: Starting", cwd=tmp_path)

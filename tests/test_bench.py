@@ -23,13 +23,15 @@ from alertworker.bench.report import table
 from tests.conftest import ADMIN_PG_URL, REDIS_URL
 
 
-def test_the_worker_runs_the_compose_command_with_only_its_concurrency_changed():
+def test_the_worker_runs_the_compose_command_with_its_concurrency_changed_on_every_queue():
+    """The in-process bench runs one worker service process, which takes the deliveries too."""
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["worker"]
     argv = worker_argv(ROOT / "docker-compose.yml", 3)
     assert argv[0].endswith("/celery") and argv[-2:] == ["--concurrency", "3"]
     expected = list(compose["command"][1:])
-    i = expected.index("--concurrency")
-    del expected[i : i + 2]
+    for option in ("--concurrency", "--queues"):
+        i = expected.index(option)
+        del expected[i : i + 2]
     assert argv[1:-2] == expected
 
 

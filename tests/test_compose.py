@@ -9,12 +9,20 @@ from pathlib import Path
 import pytest
 import yaml
 
+from alertworker.core.catalog import (
+    EVENTS_QUEUE,
+    EXTERNAL_CHANNELS,
+    MAINTENANCE_QUEUE,
+    all_queues,
+    delivery_queue,
+)
 from alertworker.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
-LONG_RUNNING = ["postgres", "rabbitmq", "redis", "api", "worker", "beat", "mailpit"]
+LONG_RUNNING = ["postgres", "rabbitmq", "redis", "api", "worker", "delivery", "beat", "mailpit"]
+APP = ["api", "worker", "delivery", "beat"]
 SETTINGS = {f.name.upper() for f in dataclasses.fields(Settings)}
 
 
@@ -56,17 +64,18 @@ def test_every_long_running_service_has_a_health_check_and_a_restart_policy():
 
 def test_the_app_waits_for_the_one_shot_migration():
     assert SERVICES["migrate"]["restart"] == "no"
-    for name in ("api", "worker", "beat"):
+    for name in APP:
         depends = SERVICES[name]["depends_on"]
         assert depends["migrate"] == {"condition": "service_completed_successfully"}
 
 
 def test_workers_scale_and_the_broker_persists():
-    worker = SERVICES["worker"]
-    assert "container_name" not in worker and "ports" not in worker  # --scale worker=N works
+    for name in ("worker", "delivery"):
+        worker = SERVICES[name]
+        assert "container_name" not in worker and "ports" not in worker  # --scale name=N works
     assert COMPOSE["x-app"]["environment"]["BROKER_URL"].startswith("amqp://")  # README
     assert "rabbitdata:/var/lib/rabbitmq" in SERVICES["rabbitmq"]["volumes"]
-    for name in ("api", "worker", "beat"):
+    for name in APP:
         assert SERVICES[name]["depends_on"]["rabbitmq"] == {"condition": "service_healthy"}
     assert "--appendonly" in SERVICES["redis"]["command"]
     assert "noeviction" in SERVICES["redis"]["command"]
@@ -89,3 +98,24 @@ def test_the_image_leaves_out_secrets_and_local_state():
         assert entry in ignored, entry
     assert "!.env.example" in ignored
     assert not {"README.md", "pyproject.toml", "alembic.ini"} & set(ignored)  # the build needs them
+
+
+def _option(argv: list[str], name: str) -> str | None:
+    return argv[argv.index(name) + 1] if name in argv else None
+
+
+def test_every_queue_has_its_workers_and_the_deliveries_run_on_threads():
+    """SPEC §7: the worker service takes events and periodic work (a process pool: CPU-bound
+    Python); the delivery service takes each channel's queue, in threads (they wait on the
+    receivers); together every queue, none twice."""
+    worker, delivery = SERVICES["worker"]["command"], SERVICES["delivery"]["command"]
+    assert _option(worker, "--queues") == f"{EVENTS_QUEUE},{MAINTENANCE_QUEUE}"
+    assert _option(worker, "--pool") in (None, "prefork")
+    queues = _option(delivery, "--queues").split(",")
+    assert queues == [delivery_queue(c) for c in EXTERNAL_CHANNELS]
+    assert _option(delivery, "--pool") == "threads"
+    assert sorted([EVENTS_QUEUE, MAINTENANCE_QUEUE, *queues]) == sorted(all_queues())
+    for name in ("worker", "delivery"):
+        assert SERVICES[name]["command"][:4] == ["celery", "-A", "tasks", "worker"], name
+        assert SERVICES[name]["environment"]["WORKER_METRICS_PORT"] == "9808", name
+        assert "healthcheck" in SERVICES[name] and SERVICES[name]["stop_grace_period"], name

@@ -1,7 +1,8 @@
 """End to end, distributed (SPEC §10, §11): the exact commands of docker-compose.yml (migrate,
-the gunicorn API, two prefork workers, one beat) as subprocesses against the local Postgres and
-a Redis or RabbitMQ broker. 2,000 events over 200 fingerprints are published with
-`trigger_alert`; one worker is SIGKILLed while webhook deliveries are in flight. Afterwards
+the gunicorn API, two prefork workers, two delivery workers on threads, one beat) as
+subprocesses against the local Postgres and a Redis or RabbitMQ broker. 2,000 events over 200
+fingerprints are published with `trigger_alert`; one worker of each kind is SIGKILLed while
+webhook deliveries are in flight. Afterwards
 every expected notification exists once and every delivery reached the receiver, duplicates
 only under the same Idempotency-Key. Then 20 of the alerts are resolved with `resolve_alert`
 and each gets exactly one resolve delivery.
@@ -43,7 +44,7 @@ def broker_url(request, test_env):
 
 @pytest.fixture
 def stack(test_env, settings, broker_url, tmp_path):
-    """migrate, api, worker x2 and beat, each run with its compose command."""
+    """migrate, api, worker x2, delivery x2 and beat, each run with its compose command."""
     env = {**test_env, "BROKER_URL": broker_url, "DELIVERY_LEASE_SECONDS": "5",
            "SWEEPER_INTERVAL_SECONDS": "1"}  # fmt: skip
     procs: dict[str, Proc] = {}
@@ -124,7 +125,8 @@ def test_a_killed_worker_loses_nothing(stack, session_factory, http_receiver, mo
         lambda: f"{notifications()} notifications\n{logs()}",
     )
     wait_for(lambda: len(http_receiver.requests) >= 40, 60, logs)
-    procs["worker1"].kill()  # SIGKILL, the whole process group, mid-delivery
+    procs["delivery1"].kill()  # SIGKILL, the whole process group, mid-delivery
+    procs["worker1"].kill()  # and the one of a worker (events, the sweeper's runs)
 
     with session_factory() as s:
         webhook_ids = set(s.scalars(select(D.id).where(D.channel == "webhook")))
@@ -150,9 +152,10 @@ def test_a_killed_worker_loses_nothing(stack, session_factory, http_receiver, mo
     assert len(per_fingerprint) == FINGERPRINTS and {n for _, n in per_fingerprint} == {1}
     assert {int(k) for k in keys} == webhook_ids  # every delivery arrived, none unknown
     assert len(http_receiver.requests) == sum(keys.values())  # duplicates only as same key
-    assert procs["worker2"].alive() and procs["beat"].alive() and procs["api"].alive()
+    for name in ("worker2", "delivery2", "beat", "api"):
+        assert procs[name].alive(), name
     metrics = requests.get(
-        f"http://127.0.0.1:{procs['worker2'].metrics_port}/metrics", timeout=5
+        f"http://127.0.0.1:{procs['delivery2'].metrics_port}/metrics", timeout=5
     ).text
     assert "alertworker_deliveries_total" in metrics
 

@@ -2,7 +2,8 @@
 
 In a :class:`~alertworker.bench.stage.Stage` (private database, Redis key prefix, RabbitMQ vhost,
 the keep-alive webhook receiver), the compose file's own commands run as subprocesses: migrate,
-then the API (gunicorn, ``gunicorn.conf.py``), two ``celery worker`` processes (compose's flags,
+then the API (gunicorn, ``gunicorn.conf.py``), two processes of each ``celery worker`` service
+(``worker``: events and periodic work; ``delivery``: the channels' queues; compose's flags,
 ``--hostname`` apart as two containers would be) and beat; "start" is the time from nothing to
 all of them ready. Each workload gets its tenant (a token from ``alertworker create-token``), a
 config made over the API (in-app + webhook to the receiver, auto-resolve on) and the silences
@@ -49,7 +50,7 @@ from alertworker.bench.checks import BenchFailure, delivered_rows, unknown_arriv
 from alertworker.bench.cpu import Meter, find_process
 from alertworker.bench.latency import WARMUP, percentile
 from alertworker.bench.phases import alert_event, last_first_arrival, poll
-from alertworker.bench.procs import BIN, ROOT, Worker, compose_command
+from alertworker.bench.procs import BIN, ROOT, Worker, compose_command, worker_services
 from alertworker.bench.report import Progress
 from alertworker.bench.silencing import loader
 from alertworker.bench.stage import Stage, _free_port
@@ -122,7 +123,7 @@ class Stack:
         self.url = ""
 
     def start(self) -> float:
-        """Migrate, start api, worker1, worker2 and beat; seconds until every one is ready."""
+        """Migrate, start api, two of each worker service and beat; seconds until all are ready."""
         began = time.monotonic()
         env = {**os.environ, **self.stage.env}
         migrate = compose_command(self.compose, "migrate")
@@ -132,14 +133,17 @@ class Stack:
         port = _free_port()
         self.url = f"http://127.0.0.1:{port}"
         self._spawn("api", compose_command(self.compose, "api"), {"BIND": f"127.0.0.1:{port}"})
-        for i in (1, 2):  # two containers have two hostnames; one host needs them named apart
-            argv = [*compose_command(self.compose, "worker"), "--hostname", f"worker{i}@%h"]
-            self._spawn(f"worker{i}", argv, {"WORKER_METRICS_PORT": str(_free_port())})
+        for service in worker_services(self.compose):
+            for i in (1, 2):  # two containers have two hostnames; one host names them apart
+                name = f"{service}{i}"
+                argv = [*compose_command(self.compose, service), "--hostname", f"{name}@%h"]
+                self._spawn(name, argv, {"WORKER_METRICS_PORT": str(_free_port())})
         beat_dir = self.stage.tmp / "beat"
         (beat_dir / "var").mkdir(parents=True)
         self._spawn("beat", compose_command(self.compose, "beat"), {}, cwd=beat_dir)
-        for name in ("worker1", "worker2"):
-            self.procs[name].wait_ready(120)
+        for name, proc in self.procs.items():
+            if name not in ("api", "beat"):
+                proc.wait_ready(120)
         self.procs["beat"].wait_ready(120, "beat: Starting")
         self._wait_api_ready(120)
         return time.monotonic() - began
@@ -167,7 +171,7 @@ class Stack:
         raise BenchFailure(f"the API was not ready after {timeout:.0f} s")
 
     def roots(self) -> dict[str, list[int]]:
-        workers = [p.pid for n, p in self.procs.items() if n.startswith("worker")]
+        workers = [p.pid for n, p in self.procs.items() if n not in ("api", "beat")]
         return {
             "api": [self.procs["api"].pid],
             "workers": workers,

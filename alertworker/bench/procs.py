@@ -1,10 +1,11 @@
 """Worker processes for the benchmark: the compose file's own command, and what /proc says of it.
 
 :func:`worker_argv` reads ``docker-compose.yml``'s ``worker`` command and changes only its
-``--concurrency`` (so a figure divided by it is *per worker process*). :class:`Worker` starts it
-in its own session (Ctrl-C on the bench never reaches it half-way; :meth:`Worker.stop` ends the
-whole process group), and reads CPU time (utime + stime of the main process and its pool
-children) and peak memory (``VmHWM``) from ``/proc``.
+``--concurrency`` (so a figure divided by it is *per worker process*) and drops its ``--queues``
+(so that one process also takes the deliveries, which compose gives its ``delivery`` service).
+:class:`Worker` starts it in its own session (Ctrl-C on the bench never reaches it half-way;
+:meth:`Worker.stop` ends the whole process group), and reads CPU time (utime + stime of the
+main process and its pool children) and peak memory (``VmHWM``) from ``/proc``.
 """
 
 from __future__ import annotations
@@ -22,34 +23,49 @@ BIN = Path(sys.executable).parent
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def compose_service(compose_file: Path, service: str) -> dict:
-    """One service of the compose file, as parsed."""
+def compose_service(compose_file: Path, service: str | None) -> dict:
+    """One service of the compose file, as parsed (with None: all of them, by name)."""
     try:
         import yaml
     except ImportError as exc:  # pyyaml comes with the dev extra (make install)
         raise RuntimeError("the benchmark needs pyyaml: pip install -e '.[dev]'") from exc
-    return yaml.safe_load(compose_file.read_text())["services"][service]
+    services = yaml.safe_load(compose_file.read_text())["services"]
+    return services if service is None else services[service]
+
+
+def _argv(command: str | list) -> list[str]:
+    return shlex.split(command) if isinstance(command, str) else [str(a) for a in command]
 
 
 def compose_command(compose_file: Path, service: str) -> list[str]:
     """A service's ``command``, its program taken from this venv when it is there."""
-    command = compose_service(compose_file, service)["command"]
-    argv = shlex.split(command) if isinstance(command, str) else [str(a) for a in command]
+    argv = _argv(compose_service(compose_file, service)["command"])
     local = BIN / argv[0]
     return [str(local) if local.exists() else argv[0], *argv[1:]]
 
 
+def worker_services(compose_file: Path) -> list[str]:
+    """The services that run ``celery worker`` (``worker``, ``delivery``), in file order."""
+    services = compose_service(compose_file, None)
+    return [
+        name
+        for name, service in services.items()
+        if "worker" in _argv(service.get("command") or [])[:4]
+    ]
+
+
 def worker_argv(compose_file: Path, concurrency: int) -> list[str]:
-    """The ``worker`` service's command with ``--concurrency`` set; the program from this venv."""
+    """The ``worker`` service's command with ``--concurrency`` set and without ``--queues``
+    (one process takes every queue, the deliveries' too); the program from this venv."""
     argv = compose_command(compose_file, "worker")
     out: list[str] = []
     skip = False
     for arg in argv:
         if skip:
             skip = False
-        elif arg in ("--concurrency", "-c"):
+        elif arg in ("--concurrency", "-c", "--queues", "-Q"):
             skip = True
-        elif not arg.startswith(("--concurrency=", "-c=")):
+        elif not arg.startswith(("--concurrency=", "-c=", "--queues=", "-Q=")):
             out.append(arg)
     return [*out, "--concurrency", str(concurrency)]
 

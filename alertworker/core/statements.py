@@ -44,8 +44,10 @@ from alertworker.core.models import (
     AlertThrottle,
     EventTrail,
     NotificationDelivery,
+    NotificationPreference,
     RejectedEvent,
     Tenant,
+    User,
 )
 
 N = AlertNotification.__table__
@@ -350,6 +352,19 @@ _MESSAGE_COLUMNS = (
     _C.c.channel_config,
     Tenant.__table__.c.slug,
 )
+
+
+def _muted(tenant_id: Any, channel: Any) -> Any:
+    """SPEC §8: a Slack or webhook destination is the tenant's, shared by its users, so it is
+    muted only when the tenant has users with saved preferences and every one of them turned
+    that channel off (read with the claim: no statement of its own)."""
+    P, U = NotificationPreference.__table__, User.__table__
+    saved = select(P.c.user_id).join(U, U.c.id == P.c.user_id).where(U.c.tenant_id == tenant_id)
+    enabled = case((channel == "slack", P.c.slack_enabled), else_=P.c.webhook_enabled)
+    shared = or_(channel == "slack", channel == "webhook")
+    return and_(shared, saved.exists(), ~saved.where(enabled).exists()).label("muted")
+
+
 MESSAGES = (
     select(
         _T.c.id,
@@ -359,6 +374,7 @@ MESSAGES = (
         _T.c.escalation_target,
         N.c.id.label("notification_id"),
         *_MESSAGE_COLUMNS,
+        _muted(_T.c.tenant_id, _T.c.channel),
     )  # fmt: skip
     .join(N, _T.c.notification_id == N.c.id)
     .join(Tenant.__table__, Tenant.__table__.c.id == _T.c.tenant_id)
@@ -381,6 +397,7 @@ CLAIM_MESSAGES = (
         _claimed.c.escalation_target,
         _claimed.c.notification_id,
         *_MESSAGE_COLUMNS,
+        _muted(_claimed.c.tenant_id, _claimed.c.channel),
     )  # fmt: skip
     .select_from(_claimed)
     .join(N, _claimed.c.notification_id == N.c.id)

@@ -239,7 +239,7 @@ def _pool(address: IPAddress, target: Target, settings: Settings) -> urllib3.HTT
             "port": target.port,
             "timeout": timeout,
             "retries": False,
-            "maxsize": 4,
+            "maxsize": 8,  # connections kept per destination: the delivery service has 8 threads
         }
         if target.scheme == "https":
             pool = urllib3.HTTPSConnectionPool(

@@ -16,7 +16,8 @@ reason on ``last_error``:
 A Slack channel or a webhook is shared by the tenant's users, so it is muted only by all of
 them: a delivery is skipped ("skipped: slack off" / "skipped: webhook off") when the tenant has
 users with saved preferences and every one of them turned that channel off (users who never
-saved any, such as the ones added for schedules, do not count).
+saved any, such as the ones added for schedules, do not count); the claim reads that with the
+rows it takes (``statements._muted``), so it costs no statement of its own.
 
 Every decision is counted in ``alertworker_preference_decisions_total{decision, reason}``.
 Preferences that cannot be read (a stored value the API would refuse) fail open: sent, logged.
@@ -25,11 +26,11 @@ Preferences that cannot be read (a stored value the API would refuse) fail open:
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
 from alertworker.core import metrics
@@ -42,17 +43,21 @@ log = logging.getLogger(__name__)
 
 D = NotificationDelivery
 STATUS = {"skip": "skipped", "defer": "deferred", "digest": "digested"}
-_SHARED = ("slack", "webhook")  # destinations of the tenant, not of one user
 
 
 def hold(
-    session: Session, messages: Mapping[int, tuple[Message | None, str]], now: datetime
+    session: Session,
+    messages: Mapping[int, tuple[Message | None, str]],
+    muted: Collection[int],
+    now: datetime,
 ) -> dict[int, str]:
     """Decide every claimed email delivery with a recipient; write back the ones not to send now.
 
+    ``muted``: the Slack and webhook deliveries whose tenant's users all turned that channel
+    off, as the claim read them (``statements._muted``): skipped.
     Returns ``{delivery id: status}`` of the held rows (skipped, deferred or digested).
     """
-    held = _sms_opted_out(session, messages) | _shared_opted_out(session, messages)
+    held = _sms_opted_out(session, messages) | _shared_muted(session, messages, muted)
     emails = {
         i: m for i, (m, channel) in messages.items() if channel == "email" and m and m.recipient
     }
@@ -125,36 +130,15 @@ def _sms_opted_out(
     return dict.fromkeys(off, "skipped")
 
 
-def _shared_opted_out(
-    session: Session, messages: Mapping[int, tuple[Message | None, str]]
+def _shared_muted(
+    session: Session, messages: Mapping[int, tuple[Message | None, str]], muted: Collection[int]
 ) -> dict[int, str]:
-    """Slack and webhook deliveries of tenants whose users with preferences all turned that
-    channel off: skipped, "skipped: slack off" / "skipped: webhook off"."""
-    shared = [i for i, (m, channel) in messages.items() if channel in _SHARED and m]
-    if not shared:
-        return {}
-    P = NotificationPreference
-    rows = session.execute(
-        select(D.id, D.channel)
-        .where(D.id.in_(shared))
-        .where(
-            select(P.user_id)
-            .join(User, User.id == P.user_id)
-            .where(User.tenant_id == D.tenant_id)
-            .exists()
-        )
-        .where(
-            ~select(P.user_id)
-            .join(User, User.id == P.user_id)
-            .where(User.tenant_id == D.tenant_id)
-            .where(case((D.channel == "slack", P.slack_enabled), else_=P.webhook_enabled))
-            .exists()
-        )
-    ).all()
-    for delivery_id, channel in rows:
+    """The muted Slack and webhook deliveries: skipped, "skipped: slack off" / "… webhook off"."""
+    for delivery_id in sorted(muted):
+        channel = messages[delivery_id][1]
         _skip(session, delivery_id, f"skipped: {channel} off")
         metrics.PREFERENCE_DECISIONS.labels(decision="skip", reason=f"{channel}_off").inc()
-    return {delivery_id: "skipped" for delivery_id, _ in rows}
+    return dict.fromkeys(muted, "skipped")
 
 
 def _skip(session: Session, delivery_id: int, why: str) -> None:
