@@ -178,7 +178,7 @@ class Pipeline:
             _trail_quiet(result)
             decisions = self._decide(groups, now)
             decisions = lifecycle.reopen(
-                conn, groups, decisions, self.throttle, lambda again: self._decide(again, now)
+                conn, groups, decisions, self.throttle, lambda again: self._decide(again, now), now
             )
             summaries = recording.record(conn, sql, groups, decisions, now, lease, result)
             result.deliveries += closing

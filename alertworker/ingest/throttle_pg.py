@@ -65,6 +65,20 @@ def lock(
     return {(cfg, fp): last for cfg, fp, last in sql.many(conn, sql.summarise, rows)}
 
 
+def lock_first(conn: Any, sql: Any, pairs: set[Key], now: datetime) -> None:
+    """Lock (or insert) these alerts' summary rows in key order and change nothing: for a
+    statement that must lock their notifications before :func:`lock` runs. Every batch then
+    locks an alert's summary row before its notification, so batches that fold into the same
+    alerts queue on the summary rows instead of deadlocking."""
+    rows = [
+        {"config_id": cfg, "fingerprint": fp, "sent_count": 0, "suppressed_count": 0,
+         "silenced_count": 0, "last_sent_at": None, "updated_at": now}
+        for cfg, fp in sorted(pairs)
+    ]  # fmt: skip
+    if rows:
+        sql.many(conn, sql.summarise, rows)
+
+
 def review(
     conn: Any,
     sql: Any,

@@ -37,6 +37,7 @@ from alertworker.core.models import (
 from alertworker.core.settings import Settings
 from alertworker.delivery import stream
 from alertworker.delivery.deliveries import Pending
+from alertworker.ingest import throttle_pg
 from alertworker.ingest.config_cache import ConfigView
 from alertworker.ingest.throttle import Decision, Throttle, fingerprint
 from alertworker.ingest.trail import Trail, entry
@@ -252,20 +253,26 @@ _NOTHING = "no open alert of this type with this event's fingerprint"
 
 def reopen(
     conn: Any, groups: Sequence[Any], decisions: list[Decision], throttle: Throttle,
-    decide: Callable[[list[Any]], list[Decision]],
+    decide: Callable[[list[Any]], list[Decision]], now: datetime,
 ) -> list[Decision]:  # fmt: skip
     """Decide again the groups suppressed by the cooldown of an alert whose latest notification
     is resolved (a resolve that raced them): the stale cooldown is cleared first.
 
     The latest notifications are locked (``FOR UPDATE``) until the batch commits, so a resolve
     either finished before (seen here) or waits for the batch's fold to land in the open alert.
+    The batch's summary rows are locked before them, as every batch takes its locks
+    (``throttle_pg.lock_first``).
     """
     held = [g for g, d in zip(groups, decisions, strict=True) if d.reason == "cooldown"]
     if not held:
         return decisions
+    sql = statements.for_dialect(conn.dialect.name)  # built once: ~1 ms a batch
+    throttled = zip(groups, decisions, strict=True)
+    throttle_pg.lock_first(
+        conn, sql, {(g.config.id, g.fingerprint) for g, d in throttled if d.reason != "test"}, now
+    )
     pairs = list({(g.config.id, g.fingerprint) for g in held})
-    latest = statements.for_dialect(conn.dialect.name).latest  # built once: ~1 ms a batch
-    rows = conn.execute(latest, {"pairs": pairs}).all()
+    rows = conn.execute(sql.latest, {"pairs": pairs}).all()
     stale = {(cfg, fp): event_id for cfg, fp, event_id, state in rows if state == "resolved"}
     if not stale:
         return decisions
