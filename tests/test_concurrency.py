@@ -6,6 +6,7 @@ the real pipeline, released together by a barrier.
 """
 
 import multiprocessing
+import threading
 import uuid
 
 import pytest
@@ -15,9 +16,10 @@ from redis.retry import Retry
 from sqlalchemy import func, select, text
 
 from alertworker.core.db import make_engine, make_session_factory
-from alertworker.core.models import AlertNotification, AlertThrottle
+from alertworker.core.models import AlertNotification, AlertThrottle, User
 from alertworker.core.settings import Settings
 from alertworker.ingest.pipeline import Pipeline
+from alertworker.tenants import notifications
 
 PROCESSES = 4
 
@@ -133,3 +135,59 @@ def test_racing_batches_take_their_locks_in_one_order(
     assert _deadlocks(db) == before
     assert db.scalar(select(func.count()).select_from(AlertNotification)) == 10
     assert db.scalar(select(func.sum(AlertNotification.occurrence_count))) == 4010
+
+
+@pytest.mark.slow
+def test_racing_resolves_take_their_locks_in_the_same_order(
+    test_env, settings, make_tenant, make_config, db
+):
+    """Resolve events among the triggers of the same alerts (SPEC §13): a batch that resolves
+    locks the summary rows of every alert it touches first, so no deadlock either."""
+    make_config(make_tenant("acme"), alert_type="circuit_breaker_opened", cooldown_minutes=60,
+                max_alerts_per_hour=10_000, group_similar=True)  # fmt: skip
+    events = _events(4000, 10)
+    for i in range(0, len(events), 7):
+        events[i] = {k: events[i][k] for k in ("event_id", "tenant_id", "alert_type", "context")}
+        events[i]["action"] = "resolve"
+    before = _deadlocks(db)
+    _run(test_env, events, 10)
+    db.commit()
+    assert _deadlocks(db) == before
+    resolved = db.scalar(select(func.count()).where(AlertNotification.state == "resolved"))
+    assert resolved > 0
+
+
+@pytest.mark.slow
+def test_resolves_by_hand_take_their_locks_in_the_same_order(
+    test_env, settings, make_tenant, make_config, db, session_factory
+):
+    """An operator resolving alerts (the API's resolve, ``lifecycle.claim``) while a storm folds
+    into them: the claim locks the summary row before the notification too."""
+    tenant = make_tenant("acme")
+    make_config(tenant, alert_type="circuit_breaker_opened", cooldown_minutes=60,
+                max_alerts_per_hour=10_000, group_similar=True)  # fmt: skip
+    with session_factory() as s:
+        user = User(tenant_id=tenant.id, email="op@acme.test")
+        s.add(user)
+        s.commit()
+    storming, resolves = threading.Event(), []
+
+    def operator():
+        while not storming.is_set():
+            with session_factory() as s:
+                open_ids = s.scalars(select(AlertNotification.id)
+                                     .where(AlertNotification.state == "firing")).all()  # fmt: skip
+                for nid in open_ids:
+                    notifications.resolve(s, tenant.id, nid, user.id, 300)
+                    resolves.append(nid)
+
+    before = _deadlocks(db)
+    hand = threading.Thread(target=operator)
+    hand.start()
+    try:
+        _run(test_env, _events(4000, 10), 10)
+    finally:
+        storming.set()
+        hand.join(timeout=60)
+    db.commit()
+    assert resolves and _deadlocks(db) == before

@@ -44,7 +44,7 @@ from alertworker.core.db import utcnow
 from alertworker.core.settings import Settings
 from alertworker.delivery import stream
 from alertworker.delivery.deliveries import Pending
-from alertworker.ingest import recording
+from alertworker.ingest import recording, throttle_pg
 from alertworker.ingest.conditions import evaluate
 from alertworker.ingest.config_cache import ConfigCache, ConfigView
 from alertworker.ingest.recording import Group
@@ -166,13 +166,20 @@ class Pipeline:
                     result.trail.rejected(tenants[row["tenant_slug"]][0], row, raw)
             configs = self.configs.get(session, dict(tenants.values()))
             lease = self.settings.delivery_lease_seconds
-            # SPEC §13: resolves (and recovery pairs) first; resolve events skip the rest
+            triggers = [e for e in events if e["action"] == "trigger"]
+            groups = self._match(conn, sql, triggers, tenants, configs, result, replay)
+            # One lock order (throttle_pg.lock_first): a batch that resolves locks the summary
+            # row of every alert it touches first, in key order, before any notification.
+            closed = lifecycle.resolved_pairs(events, tenants, configs)
+            if closed:
+                touched = {
+                    (g.config.id, g.fingerprint) for g in groups if not g.events[0]["is_test"]
+                }
+                throttle_pg.lock_first(conn, sql, closed | touched, now)
+            # SPEC §13: resolves (and recovery pairs) before the triggers are silenced and decided
             resolved, closing = lifecycle.resolve_events(
                 conn, events, tenants, configs, now, lease, result.outcomes, result.trail
             )
-            events = [e for e in events if e["action"] == "trigger"]
-
-            groups = self._match(conn, sql, events, tenants, configs, result, replay)
             # §16: silenced and inhibited events leave here, before the throttle
             groups = self.silencing.apply(session, groups, dict(tenants.values()), now, result)
             _trail_quiet(result)

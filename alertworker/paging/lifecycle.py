@@ -78,9 +78,23 @@ class Resolved:
 
 def claim(
     conn: Any, where: Any, reason: str, now: datetime, *, event_id: str | None = None,
-    user_id: int | None = None,
+    user_id: int | None = None, locked: bool = False,
 ) -> list[Resolved]:  # fmt: skip
-    """Resolve the open notifications ``where`` selects; the ones this call resolved."""
+    """Resolve the open notifications ``where`` selects; the ones this call resolved. Their
+    alerts' summary rows are locked first, the order every batch takes them in (``locked``:
+    the caller has locked them already, as the pipeline does)."""
+    pairs = [] if locked else conn.execute(
+        select(N.c.config_id, N.c.fingerprint)
+        .where(where, N.c.state != "resolved", N.c.config_id.is_not(None))
+        .distinct()
+    ).all()  # fmt: skip
+    if pairs:
+        conn.execute(
+            select(T.c.config_id)
+            .where(tuple_(T.c.config_id, T.c.fingerprint).in_(sorted(map(tuple, pairs))))
+            .order_by(T.c.config_id, T.c.fingerprint)
+            .with_for_update()
+        )
     rows = conn.execute(
         update(N)
         .where(where, N.c.state != "resolved")
@@ -214,22 +228,18 @@ def resolve_events(
 ) -> tuple[list[Resolved], list[Pending]]:  # fmt: skip
     """Resolve what each resolve event, and each recovery event of a pair, closes: the open
     notifications of the tenant's configs of the type whose fingerprint (with that config's
-    group_by over the event's context) is the event's."""
+    group_by over the event's context) is the event's. The caller has locked their summary
+    rows (:func:`resolved_pairs`, ``throttle_pg.lock_first``)."""
     resolved: list[Resolved] = []
     for e in events:
-        if e["action"] == "resolve":
-            alert_type, reason = e["alert_type"], "event"
-        elif e["alert_type"] in RECOVERY_PAIRS:
-            alert_type, reason = RECOVERY_PAIRS[e["alert_type"]], "recovery_pair"
-        else:
+        closes = _closes(e, tenants, configs)
+        if closes is None:
             continue
-        tenant_id = tenants[e["tenant_id"]][0]
-        pairs = [
-            (c.id, fingerprint(c.alert_type, c.group_by, e["context"]))
-            for c in configs[tenant_id].get(alert_type, ())
-        ]
+        alert_type, reason, tenant_id, pairs = closes
         where = and_(N.c.tenant_id == tenant_id, tuple_(N.c.config_id, N.c.fingerprint).in_(pairs))
-        closed = claim(conn, where, reason, now, event_id=e["event_id"]) if pairs else []
+        closed = (
+            claim(conn, where, reason, now, event_id=e["event_id"], locked=True) if pairs else []
+        )
         resolved += closed
         outcomes["resolved"] += len(closed)
         by_config: dict[int | None, list[int]] = {}
@@ -249,6 +259,34 @@ def resolve_events(
 
 
 _NOTHING = "no open alert of this type with this event's fingerprint"
+
+
+def _closes(
+    e: dict[str, Any], tenants: dict[str, tuple[int, int]],
+    configs: dict[int, dict[str, list[ConfigView]]],
+) -> tuple[str, str, int, list[tuple[int, str]]] | None:  # fmt: skip
+    """(type, reason, tenant id, (config, fingerprint) pairs) of what the event resolves."""
+    if e["action"] == "resolve":
+        alert_type, reason = e["alert_type"], "event"
+    elif e["alert_type"] in RECOVERY_PAIRS:
+        alert_type, reason = RECOVERY_PAIRS[e["alert_type"]], "recovery_pair"
+    else:
+        return None
+    tenant_id = tenants[e["tenant_id"]][0]
+    pairs = [
+        (c.id, fingerprint(c.alert_type, c.group_by, e["context"]))
+        for c in configs[tenant_id].get(alert_type, ())
+    ]
+    return alert_type, reason, tenant_id, pairs
+
+
+def resolved_pairs(
+    events: Sequence[dict[str, Any]], tenants: dict[str, tuple[int, int]],
+    configs: dict[int, dict[str, list[ConfigView]]],
+) -> set[tuple[int, str]]:  # fmt: skip
+    """The (config, fingerprint) of every alert the batch's resolve and recovery events may
+    close: the pipeline locks their summary rows first (``throttle_pg.lock_first``)."""
+    return {p for e in events if (c := _closes(e, tenants, configs)) for p in c[3]}
 
 
 def reopen(
