@@ -170,15 +170,14 @@ class Pipeline:
             groups = self._match(conn, sql, triggers, tenants, configs, result, replay)
             # One lock order (throttle_pg.lock_first): a batch that resolves locks the summary
             # row of every alert it touches first, in key order, before any notification.
-            closed = lifecycle.resolved_pairs(events, tenants, configs)
-            if closed:
-                touched = {
-                    (g.config.id, g.fingerprint) for g in groups if not g.events[0]["is_test"]
-                }
-                throttle_pg.lock_first(conn, sql, closed | touched, now)
+            closings = lifecycle.closings(events, tenants, configs)
+            if closings:
+                live = {(g.config.id, g.fingerprint) for g in groups if not g.events[0]["is_test"]}
+                closed = {pair for c in closings for pair in c.pairs}
+                throttle_pg.lock_first(conn, sql, closed | live, now)
             # SPEC §13: resolves (and recovery pairs) before the triggers are silenced and decided
             resolved, closing = lifecycle.resolve_events(
-                conn, events, tenants, configs, now, lease, result.outcomes, result.trail
+                conn, closings, now, lease, result.outcomes, result.trail
             )
             # §16: silenced and inhibited events leave here, before the throttle
             groups = self.silencing.apply(session, groups, dict(tenants.values()), now, result)

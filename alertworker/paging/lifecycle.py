@@ -22,7 +22,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import and_, or_, select, tuple_, update
 
@@ -221,21 +221,48 @@ def after_commit(redis: Any, settings: Settings, resolved: Sequence[Resolved]) -
 # --- resolving by event and by recovery pair (in the pipeline's transaction) ------------------
 
 
-def resolve_events(
-    conn: Any, events: Sequence[dict[str, Any]], tenants: dict[str, tuple[int, int]],
-    configs: dict[int, dict[str, list[ConfigView]]], now: datetime, lease_seconds: int,
-    outcomes: Any, trail: Trail,
-) -> tuple[list[Resolved], list[Pending]]:  # fmt: skip
-    """Resolve what each resolve event, and each recovery event of a pair, closes: the open
-    notifications of the tenant's configs of the type whose fingerprint (with that config's
-    group_by over the event's context) is the event's. The caller has locked their summary
-    rows (:func:`resolved_pairs`, ``throttle_pg.lock_first``)."""
-    resolved: list[Resolved] = []
+class Closing(NamedTuple):
+    """What one resolve event, or recovery event of a pair, closes."""
+
+    event: dict[str, Any]
+    alert_type: str
+    reason: str  # "event" | "recovery_pair"
+    tenant_id: int
+    pairs: list[tuple[int, str]]  # (config, fingerprint) of the tenant's configs of the type
+
+
+def closings(
+    events: Sequence[dict[str, Any]], tenants: dict[str, tuple[int, int]],
+    configs: dict[int, dict[str, list[ConfigView]]],
+) -> list[Closing]:  # fmt: skip
+    """The batch's resolve and recovery events, each with the alerts it may close: their
+    fingerprints with each config's group_by over the event's context. The pipeline locks
+    their summary rows first (``throttle_pg.lock_first``), then runs :func:`resolve_events`."""
+    out = []
     for e in events:
-        closes = _closes(e, tenants, configs)
-        if closes is None:
+        if e["action"] == "resolve":
+            alert_type, reason = e["alert_type"], "event"
+        elif e["alert_type"] in RECOVERY_PAIRS:
+            alert_type, reason = RECOVERY_PAIRS[e["alert_type"]], "recovery_pair"
+        else:
             continue
-        alert_type, reason, tenant_id, pairs = closes
+        tenant_id = tenants[e["tenant_id"]][0]
+        pairs = [
+            (c.id, fingerprint(c.alert_type, c.group_by, e["context"]))
+            for c in configs[tenant_id].get(alert_type, ())
+        ]
+        out.append(Closing(e, alert_type, reason, tenant_id, pairs))
+    return out
+
+
+def resolve_events(
+    conn: Any, closing: Sequence[Closing], now: datetime, lease_seconds: int, outcomes: Any,
+    trail: Trail,
+) -> tuple[list[Resolved], list[Pending]]:  # fmt: skip
+    """Resolve the open notifications each of :func:`closings` names, their summary rows
+    locked by the caller; returns what was resolved and the resolve deliveries."""
+    resolved: list[Resolved] = []
+    for e, alert_type, reason, tenant_id, pairs in closing:
         where = and_(N.c.tenant_id == tenant_id, tuple_(N.c.config_id, N.c.fingerprint).in_(pairs))
         closed = (
             claim(conn, where, reason, now, event_id=e["event_id"], locked=True) if pairs else []
@@ -259,34 +286,6 @@ def resolve_events(
 
 
 _NOTHING = "no open alert of this type with this event's fingerprint"
-
-
-def _closes(
-    e: dict[str, Any], tenants: dict[str, tuple[int, int]],
-    configs: dict[int, dict[str, list[ConfigView]]],
-) -> tuple[str, str, int, list[tuple[int, str]]] | None:  # fmt: skip
-    """(type, reason, tenant id, (config, fingerprint) pairs) of what the event resolves."""
-    if e["action"] == "resolve":
-        alert_type, reason = e["alert_type"], "event"
-    elif e["alert_type"] in RECOVERY_PAIRS:
-        alert_type, reason = RECOVERY_PAIRS[e["alert_type"]], "recovery_pair"
-    else:
-        return None
-    tenant_id = tenants[e["tenant_id"]][0]
-    pairs = [
-        (c.id, fingerprint(c.alert_type, c.group_by, e["context"]))
-        for c in configs[tenant_id].get(alert_type, ())
-    ]
-    return alert_type, reason, tenant_id, pairs
-
-
-def resolved_pairs(
-    events: Sequence[dict[str, Any]], tenants: dict[str, tuple[int, int]],
-    configs: dict[int, dict[str, list[ConfigView]]],
-) -> set[tuple[int, str]]:  # fmt: skip
-    """The (config, fingerprint) of every alert the batch's resolve and recovery events may
-    close: the pipeline locks their summary rows first (``throttle_pg.lock_first``)."""
-    return {p for e in events if (c := _closes(e, tenants, configs)) for p in c[3]}
 
 
 def reopen(
