@@ -34,6 +34,21 @@ def _pg_admin(sql: str) -> None:
     engine.dispose()
 
 
+def bench_leftovers(results: dict) -> tuple[int, list[bytes]]:
+    """What a bench run left behind: its private databases still there, its Redis keys."""
+    engine = create_engine(ADMIN_PG_URL)
+    with engine.connect() as conn:
+        left = conn.execute(
+            text("SELECT count(*) FROM pg_database WHERE datname = :n"),
+            {"n": results["database"]},
+        ).scalar()
+    engine.dispose()
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=f"{results['key_prefix']}*"))
+    client.close()
+    return left or 0, keys
+
+
 def delete_prefixed_keys(client: redis.Redis, prefix: str) -> None:
     keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
     for i in range(0, len(keys), 500):

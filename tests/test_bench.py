@@ -11,16 +11,14 @@ import json
 import os
 
 import pytest
-import redis
 import yaml
-from sqlalchemy import create_engine, text
 
 from alertworker.bench import Options, run
 from alertworker.bench.checks import problems
 from alertworker.bench.procs import ROOT, worker_argv
 from alertworker.bench.receiver import Arrival
 from alertworker.bench.report import table
-from tests.conftest import ADMIN_PG_URL, REDIS_URL
+from tests.conftest import ADMIN_PG_URL, REDIS_URL, bench_leftovers
 
 
 def test_the_worker_runs_the_compose_command_with_its_concurrency_changed_on_every_queue():
@@ -113,14 +111,5 @@ def test_a_smoke_run_accounts_for_everything_and_leaves_nothing_behind(tmp_path)
     assert loaded["silences"] == 50 and results["ratios"]["silencing_vs_none"] > 0
     assert "the storm with 50 silences, 20 rules" in table(results)
 
-    engine = create_engine(ADMIN_PG_URL)
-    with engine.connect() as conn:
-        left = conn.execute(
-            text("SELECT count(*) FROM pg_database WHERE datname = :n"),
-            {"n": results["database"]},
-        ).scalar()
-    engine.dispose()
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=f"{results['key_prefix']}*"))
-    client.close()
+    left, keys = bench_leftovers(results)
     assert left == 0 and keys == []

@@ -13,15 +13,13 @@ import subprocess
 import sys
 
 import pytest
-import redis
 from click.testing import CliRunner
-from sqlalchemy import create_engine, text
 
 from alertworker.bench.http import TARGETS, HttpOptions, run_http
 from alertworker.bench.procs import cpu_seconds, tree_cpu_seconds
 from alertworker.bench.report import http_table, medians
 from alertworker.cli import main
-from tests.conftest import ADMIN_PG_URL, REDIS_URL
+from tests.conftest import ADMIN_PG_URL, REDIS_URL, bench_leftovers
 
 BURN = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass\n"
 
@@ -92,16 +90,7 @@ def test_a_smoke_run_over_http_accounts_for_everything_and_leaves_nothing_behind
     assert written["storm"]["cpu_seconds"]["postgres"] >= 0
     assert "accepted/s" in http_table(results, TARGETS)
 
-    engine = create_engine(ADMIN_PG_URL)
-    with engine.connect() as conn:
-        left = conn.execute(
-            text("SELECT count(*) FROM pg_database WHERE datname = :n"),
-            {"n": results["database"]},
-        ).scalar()
-    engine.dispose()
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=f"{results['key_prefix']}*"))
-    client.close()
+    left, keys = bench_leftovers(results)
     vhosts = subprocess.run(["rabbitmqctl", "-q", "list_vhosts"], capture_output=True,
                             text=True, check=True, timeout=60).stdout.split()  # fmt: skip
     assert left == 0 and keys == [] and results["vhost"] not in vhosts
